@@ -1,0 +1,111 @@
+"""CPU scan benchmark: the chunked fast path against the per-step loop and a memory floor, side by side.
+
+    python benchmarks/scan_cpu.py [--repeats 7] [--threads 2]
+
+Everything runs in one process, candidates interleaved within each repetition, medians reported as ratios
+(absolute times on shared machines mean little). The memory floor is ``torch.add(x, log_f, out=h)``: it
+reads and writes exactly the bytes a scan must (x and log_f in, a fresh h out, allocated like the scan's). glibc's dynamic mmap threshold makes
+fresh temporaries page-fault in some processes and not others (reference/kernels.md section 4.1), so the
+script re-executes itself with the malloc thresholds pinned.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+    os.environ.update(MALLOC_ENV)
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import torch  # noqa: E402
+
+from kernels.cpu_scan import hgrn_scan_cpu  # noqa: E402
+
+SHAPES = [  # (B, T, D, complex)
+    (8, 512, 1024, False),
+    (4, 2048, 512, False),
+    (1, 16384, 256, False),
+    (2, 8192, 1024, False),
+    (4, 2048, 256, True),
+]
+
+
+def make_inputs(B: int, T: int, D: int, complex_: bool):
+    x = torch.randn(B, T, D, dtype=torch.complex64 if complex_ else torch.float32, requires_grad=True)
+    log_f = torch.nn.functional.logsigmoid(torch.randn(B, T, D) + 3).requires_grad_()
+    theta = torch.rand(D, requires_grad=True) if complex_ else None
+    grad = torch.randn(B, T, D, dtype=x.dtype)
+    return x, log_f, theta, grad
+
+
+def bench_shape(B: int, T: int, D: int, complex_: bool, repeats: int) -> dict[str, float]:
+    x, log_f, theta, grad = make_inputs(B, T, D, complex_)
+    log_f_floor = log_f.detach().to(x.dtype)
+
+    def floor() -> None:
+        torch.add(x.detach(), log_f_floor)
+
+    def forward(strategy: str):
+        def run() -> None:
+            with torch.no_grad():
+                hgrn_scan_cpu(x, log_f, theta, strategy=strategy)
+        return run
+
+    def forward_backward(strategy: str):
+        def run() -> None:
+            h = hgrn_scan_cpu(x, log_f, theta, strategy=strategy)
+            torch.autograd.backward(h, grad)
+            x.grad = log_f.grad = None
+            if theta is not None:
+                theta.grad = None
+        return run
+
+    cases = {
+        "floor": floor,
+        "fast_fwd": forward("auto"),
+        "loop_fwd": forward("loop"),
+        "fast_fwdbwd": forward_backward("auto"),
+        "loop_fwdbwd": forward_backward("loop"),
+    }
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for fn in cases.values():  # warm-up
+        fn()
+    for _ in range(repeats):
+        for name, fn in cases.items():  # interleaved, so drift hits every candidate alike
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}, times in ms")
+    header = (
+        f"{'B,T,D':>16} {'dtype':>9} | {'floor':>7} {'fast fwd':>9} {'loop fwd':>9} {'speed-up':>8} "
+        f"{'fwd/floor':>9} | {'fast f+b':>9} {'loop f+b':>9} {'speed-up':>8} {'f+b/fwd':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for B, T, D, complex_ in SHAPES:
+        r = bench_shape(B, T, D, complex_, args.repeats)
+        print(
+            f"{f'{B},{T},{D}':>16} {'complex64' if complex_ else 'float32':>9} | {r['floor']:7.2f} "
+            f"{r['fast_fwd']:9.2f} {r['loop_fwd']:9.2f} {r['loop_fwd'] / r['fast_fwd']:7.1f}x "
+            f"{r['fast_fwd'] / r['floor']:8.1f}x | {r['fast_fwdbwd']:9.2f} {r['loop_fwdbwd']:9.2f} "
+            f"{r['loop_fwdbwd'] / r['fast_fwdbwd']:7.1f}x {r['fast_fwdbwd'] / r['fast_fwd']:6.1f}x",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

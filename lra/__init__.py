@@ -1,0 +1,1 @@
+"""Long-Range Arena: data (readers, generators, prepare), Lightning modules and configs."""

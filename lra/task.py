@@ -1,0 +1,180 @@
+"""LightningModules for the LRA tasks: sequence classification and two-document retrieval.
+
+The network is built from this module's arguments plus what the DataModule knows (classes, vocabulary or
+channels, image grid); those data-derived numbers are stored in the hyper-parameters, so a checkpoint
+rebuilds the same network on its own.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from harness.optim import cosine_with_warmup, parameter_groups
+from models import (
+    HGRN, ClassificationHead, PixelEmbedding, RetrievalHead, RetrievalModel, SequenceClassifier, TokenEmbedding,
+    Transformer,
+)
+
+SPLITS = ("train", "val", "test")
+
+
+class SequenceClassificationTask(L.LightningModule):
+    """Embedding -> HGRN or Transformer -> pooled linear head, trained with AdamW and cosine warmup.
+
+    Backbone args: ``backbone`` (``hgrn`` | ``transformer``), ``d_model``, ``n_layers``, ``norm``
+    (``layer`` | ``batch``; use ``--trainer.sync_batchnorm true`` for the paper's "synbatch"), ``dropout``.
+    HGRN only: ``mode`` (``causal`` | ``bidirectional`` | ``2d``), ``glu_ratio``, ``lower_bound``
+    (schedule), ``complex``, ``gate_init``. Transformer only: ``n_heads``, ``ffn_ratio``.
+    Encoder: ``encoder`` (``token`` | ``pixel``), ``positional`` (sinusoidal), ``embedding_dropout``.
+    Optimisation: ``lr``, ``weight_decay``, ``warmup_steps``, ``total_steps``, ``min_lr_ratio``, ``betas``.
+    Data-derived (filled from the DataModule when None): ``num_classes``, ``vocab_size``, ``pad_index``,
+    ``in_channels``, ``grid``.
+    """
+
+    def __init__(
+        self,
+        backbone: Literal["hgrn", "transformer"] = "hgrn",
+        d_model: int = 128,
+        n_layers: int = 4,
+        norm: Literal["layer", "batch"] = "layer",
+        dropout: float = 0.0,
+        mode: Literal["causal", "bidirectional", "2d"] = "bidirectional",
+        glu_ratio: float = 1.0,
+        lower_bound: str = "cumsoftmax",
+        complex: bool = True,
+        gate_init: Literal["default", "chrono"] = "default",
+        n_heads: int = 4,
+        ffn_ratio: float = 2.0,
+        encoder: Literal["token", "pixel"] = "token",
+        positional: bool = True,
+        embedding_dropout: float = 0.0,
+        pool: Literal["mean", "last"] = "mean",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        total_steps: int = 10_000,
+        min_lr_ratio: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        num_classes: int | None = None,
+        vocab_size: int | None = None,
+        pad_index: int = 0,
+        in_channels: int | None = None,
+        grid: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net: nn.Module | None = None
+        self.metrics = nn.ModuleDict()
+        if self._data_fields_known():
+            self._build()
+
+    # -- identity used by run records -----------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return self.hparams.backbone
+
+    @property
+    def default_variant(self) -> str:
+        if self.hparams.backbone != "hgrn":
+            return "default"
+        return self.hparams.lower_bound + ("" if self.hparams.complex else "-real")
+
+    def lower_bounds(self) -> torch.Tensor | None:
+        """(L, D) forget-gate lower bounds of an HGRN backbone, None for the Transformer."""
+        backbone = getattr(self.net, "backbone", None)
+        return backbone.lower_bounds() if isinstance(backbone, HGRN) else None
+
+    # -- construction --------------------------------------------------------------------------------
+    def _data_fields_known(self) -> bool:
+        hp = self.hparams
+        source = hp.vocab_size if hp.encoder == "token" else hp.in_channels
+        return hp.num_classes is not None and source is not None
+
+    def configure_model(self) -> None:
+        if self.net is not None:
+            return
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None:
+            raise ValueError("the model needs num_classes and vocab_size/in_channels, or a DataModule to read them from")
+        hp = self.hparams
+        hp.num_classes = int(dm.num_classes)
+        if hp.encoder == "token":
+            if not hasattr(dm, "vocab_size"):
+                raise ValueError(f"encoder 'token' needs a token DataModule; {type(dm).__name__} has no vocab_size")
+            hp.vocab_size, hp.pad_index = int(dm.vocab_size), int(getattr(dm, "pad_index", 0))
+        else:
+            if not hasattr(dm, "in_channels"):
+                raise ValueError(f"encoder 'pixel' needs an image DataModule; {type(dm).__name__} has no in_channels")
+            hp.in_channels = int(dm.in_channels)
+        if hp.grid is None and getattr(dm, "grid", None) is not None:
+            hp.grid = tuple(int(v) for v in dm.grid)
+        self._build()
+
+    def _embedding(self) -> nn.Module:
+        hp = self.hparams
+        if hp.encoder == "token":
+            return TokenEmbedding(hp.vocab_size, hp.d_model, hp.positional, hp.embedding_dropout, hp.pad_index)
+        return PixelEmbedding(hp.in_channels, hp.d_model, hp.positional, hp.embedding_dropout)
+
+    def _backbone(self) -> nn.Module:
+        hp = self.hparams
+        if hp.backbone == "hgrn":
+            return HGRN(hp.d_model, hp.n_layers, mode=hp.mode, glu_ratio=hp.glu_ratio, norm=hp.norm, dropout=hp.dropout,
+                        lower_bound=hp.lower_bound, complex=hp.complex, gate_init=hp.gate_init)
+        return Transformer(hp.d_model, hp.n_layers, n_heads=hp.n_heads, ffn_ratio=hp.ffn_ratio, norm=hp.norm,
+                           dropout=hp.dropout)
+
+    def _network(self) -> nn.Module:
+        hp = self.hparams
+        return SequenceClassifier(self._embedding(), self._backbone(), ClassificationHead(hp.d_model, hp.num_classes, hp.pool))
+
+    def _build(self) -> None:
+        self.net = self._network()
+        for split in SPLITS:
+            self.metrics[f"{split}_acc"] = MulticlassAccuracy(self.hparams.num_classes, average="micro")
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        grid = tuple(self.hparams.grid) if self.hparams.grid is not None else None
+        return self.net(batch["x"], batch.get("lengths"), grid)
+
+    def _step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+        logits = self(batch)
+        loss = F.cross_entropy(logits.float(), batch["y"])
+        metric = self.metrics[f"{split}_acc"]
+        metric(logits.detach(), batch["y"])
+        batch_size = batch["y"].shape[0]
+        self.log(f"{split}_loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split != "test", batch_size=batch_size)
+        self.log(f"{split}_acc", metric, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(parameter_groups(self, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))
+        schedule = cosine_with_warmup(optimizer, hp.warmup_steps, hp.total_steps, hp.min_lr_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class RetrievalTask(SequenceClassificationTask):
+    """Two documents through one shared encoder; the head matches [u, v, u - v, u * v] (AAN retrieval)."""
+
+    def _network(self) -> nn.Module:
+        hp = self.hparams
+        return RetrievalModel(self._embedding(), self._backbone(), RetrievalHead(hp.d_model, hp.num_classes))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(batch["x1"], batch["x2"], batch.get("lengths1"), batch.get("lengths2"))

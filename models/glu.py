@@ -1,0 +1,29 @@
+"""The GLU channel mixer: W3(act(W1 x) * W2 x)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "none": lambda x: x}
+
+
+class GLU(nn.Module):
+    """Gated linear unit with hidden width ``round(ratio * d_model)``.
+
+    SiLU is the activation of the LRA and ImageNet runs; ``none`` gives the bilinear GLU of the official
+    language model (reference/hgrn.md section 2.3)."""
+
+    def __init__(self, d_model: int, ratio: float = 1.0, activation: str = "silu", dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown GLU activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        hidden = max(1, round(ratio * d_model))
+        self.w1 = nn.Linear(d_model, hidden, bias=bias)
+        self.w2 = nn.Linear(d_model, hidden, bias=bias)
+        self.w3 = nn.Linear(hidden, d_model, bias=bias)
+        self.act = ACTIVATIONS[activation]
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w3(self.dropout(self.act(self.w1(x)) * self.w2(x)))

@@ -1,0 +1,191 @@
+"""The HGRU token mixer in the official code's form (reference/hgrn.md sections 1.2 and 3).
+
+    c_t   = SiLU(W_c x_t)                         d -> 2d, read as d complex numbers (re, im interleaved)
+    lam_t = gamma + (1 - gamma) * sigmoid(W_l x_t) forget gate with this layer's lower bound gamma
+    h_t   = lam_t * e^{i theta} * h_{t-1} + (1 - lam_t) * c_t
+    y_t   = W_o( LayerNorm([Re h_t, Im h_t]) * SiLU(W_g x_t) )
+
+The gate is computed in log space, log lam = logaddexp(log gamma, log(1 - gamma) + logsigmoid(z)), so it
+feeds ``kernels.hgrn_scan`` directly and long-memory gates near 1 keep their precision in bf16.
+Modes: ``causal`` (one forward scan), ``bidirectional`` (forward + reverse scans with their own phase,
+everything else shared, states summed: the official BiHgru1d) and ``2d`` (forward + reverse along rows and
+along columns of an H x W grid, summed: BiHgru2d; phase theta_forward for both forward scans and
+theta_reverse for both reverse ones). ``complex=False`` gives the real-valued variant (HgruReal).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from kernels import hgrn_scan, hgrn_scan_bidirectional
+
+MODES = ("causal", "bidirectional", "2d")
+GATE_INITS = ("default", "chrono")
+_TINY = torch.finfo(torch.float32).tiny
+
+
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """Gate arithmetic runs in fp32 under bf16/fp16 (autocast) and stays fp64 for fp64 models."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+def forget_gate(z: torch.Tensor, lower_bound: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log lambda, 1 - lambda) in at least fp32 for gate logits z and a (D,) lower bound (None means 0)."""
+    z = _at_least_fp32(z)
+    if lower_bound is None:
+        return F.logsigmoid(z), torch.sigmoid(-z)
+    gamma = lower_bound.to(z.dtype)
+    # clamp: log(0) would make the gradient 0 * inf = NaN for a layer whose bound is exactly 0
+    log_lam = torch.logaddexp(torch.log(gamma.clamp_min(_TINY)), torch.log1p(-gamma) + F.logsigmoid(z))
+    return log_lam, (1 - gamma) * torch.sigmoid(-z)
+
+
+def _theta_init(d: int) -> torch.Tensor:
+    """The official initialisation: theta_j = 10000^(-2j/d), one rotation frequency per complex channel."""
+    return 10000 ** (-2.0 / d * torch.arange(d, dtype=torch.float32))
+
+
+class HGRU(nn.Module):
+    """HGRU token mixer over (B, T, D) inputs; see the module docstring for the equations and modes."""
+
+    def __init__(
+        self,
+        d_model: int,
+        mode: str = "causal",
+        complex: bool = True,
+        bias: bool = True,
+        forget_gate: bool = True,
+        gate_init: str = "default",
+        max_timescale: float = 1024.0,
+    ) -> None:
+        """``forget_gate=False`` forces lambda = 0 (no memory: h_t = c_t), an ablation.
+
+        ``gate_init="chrono"`` sets the forget-gate bias to log U(1, max_timescale - 1) (Tallec and Ollivier,
+        ICLR 2018), so some channels start with memories up to ``max_timescale`` steps; ``default`` is the
+        official code's (PyTorch's Linear init), whose gates start near 0.5 and cannot pass a gradient
+        across hundreds of steps until the lower bounds have grown."""
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown HGRU mode {mode!r}; choose one of {', '.join(MODES)}")
+        if gate_init not in GATE_INITS:
+            raise ValueError(f"unknown gate_init {gate_init!r}; choose one of {', '.join(GATE_INITS)}")
+        self.d_model, self.mode, self.complex, self.forget_gate = d_model, mode, complex, forget_gate
+        inner = 2 * d_model if complex else d_model
+        self.input_proj = nn.Linear(d_model, inner, bias=bias)
+        self.lambda_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.gate = nn.Linear(d_model, inner, bias=bias)
+        self.out_proj = nn.Linear(inner, d_model, bias=bias)
+        self.norm = nn.LayerNorm(inner)
+        if gate_init == "chrono":
+            if not bias:
+                raise ValueError("gate_init='chrono' sets the forget-gate bias; it needs bias=True")
+            with torch.no_grad():
+                self.lambda_proj.bias.copy_(torch.empty(d_model).uniform_(1.0, max_timescale - 1.0).log())
+        if complex:
+            self.theta_forward = nn.Parameter(_theta_init(d_model))
+            if mode != "causal":
+                self.theta_reverse = nn.Parameter(_theta_init(d_model))
+
+    # -- pieces shared by the parallel forward and the step function ---------------------------------
+    def _recurrence_inputs(
+        self, x: torch.Tensor, lower_bound: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scan's input (1 - lam) * c (complex64 or fp32) and its log forget gate (fp32).
+
+        Without a forget gate the log gate is None: lambda = 0 and the state is the input itself."""
+        c = _at_least_fp32(F.silu(self.input_proj(x)))
+        if self.complex:
+            c = torch.complex(c[..., 0::2], c[..., 1::2])
+        if not self.forget_gate:
+            return c, None
+        log_lam, one_minus_lam = forget_gate(self.lambda_proj(x), lower_bound)
+        return c * one_minus_lam, log_lam
+
+    def _output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        feat = torch.cat([h.real, h.imag], dim=-1) if self.complex else h
+        feat = self.norm(feat.to(x.dtype))
+        return self.out_proj(feat * F.silu(self.gate(x)))
+
+    def _theta(self, name: str) -> torch.Tensor | None:
+        return getattr(self, name) if self.complex else None
+
+    # -- parallel form ------------------------------------------------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        lower_bound: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        grid: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """Mix tokens of x (B, T, D). ``lower_bound``: this layer's (D,) bound (None for 0).
+
+        ``lengths`` (B,): positions at or past a row's length become identity steps (gate 1, input 0), so
+        padding never leaks into the true positions, in either direction. ``grid`` (H, W) is for 2D mode
+        (default: a square grid)."""
+        u, log_lam = self._recurrence_inputs(x, lower_bound)
+        if log_lam is None:
+            return self._output(u, x)
+        if lengths is not None and self.mode != "2d":
+            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            u = u * valid
+            log_lam = log_lam * valid
+        if self.mode == "causal":
+            h = hgrn_scan(u, log_lam, self._theta("theta_forward"))
+        elif self.mode == "bidirectional":
+            h = hgrn_scan_bidirectional(u, log_lam, self._theta("theta_forward"), self._theta("theta_reverse"))
+        else:
+            h = self._scan_2d(u, log_lam, grid)
+        return self._output(h, x)
+
+    def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:
+        B, T, D = u.shape
+        H, W = grid_shape(T, grid)
+        theta_f, theta_r = self._theta("theta_forward"), self._theta("theta_reverse")
+        # along rows: each of the B*H rows is a sequence of length W
+        rows = hgrn_scan_bidirectional(u.reshape(B * H, W, D), log_lam.reshape(B * H, W, D), theta_f, theta_r)
+        # along columns: transpose the grid so each of the B*W columns is a sequence of length H
+        u_t = u.reshape(B, H, W, D).transpose(1, 2).reshape(B * W, H, D)
+        lam_t = log_lam.reshape(B, H, W, D).transpose(1, 2).reshape(B * W, H, D)
+        cols = hgrn_scan_bidirectional(u_t, lam_t, theta_f, theta_r)
+        cols = cols.reshape(B, W, H, D).transpose(1, 2).reshape(B, T, D)
+        return rows.reshape(B, T, D) + cols
+
+    # -- recurrent form -------------------------------------------------------------------------------
+    def step(
+        self, x_t: torch.Tensor, state: torch.Tensor | None = None, lower_bound: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One token at a time for a causal HGRU: x_t (B, D) -> (y_t (B, D), new state (B, D)).
+
+        Feeding a sequence through ``step`` gives exactly the parallel ``forward``."""
+        if self.mode != "causal":
+            raise ValueError(f"step() needs a causal HGRU; this one is {self.mode!r} and looks ahead")
+        u, log_lam = self._recurrence_inputs(x_t, lower_bound)
+        if log_lam is None:
+            return self._output(u, x_t), u
+        decay = torch.exp(log_lam)
+        if self.complex:
+            decay = torch.polar(decay, self.theta_forward.to(decay.dtype).expand_as(decay))
+        h = u if state is None else decay * state + u
+        return self._output(h, x_t), h
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_gate={self.forget_gate}"
+
+
+def grid_shape(T: int, grid: tuple[int, int] | None) -> tuple[int, int]:
+    """(H, W) for a 2D scan over T tokens: the given grid if H*W == T, else a square grid."""
+    if grid is not None:
+        H, W = int(grid[0]), int(grid[1])
+        if H * W != T:
+            raise ValueError(f"2D HGRU: sequence length {T} is not H x W = {H} x {W} = {H * W}")
+        return H, W
+    side = math.isqrt(T)
+    if side * side != T:
+        raise ValueError(
+            f"2D HGRU: sequence length {T} is not a square; pass grid=(H, W) with H x W = {T} "
+            "(or use a 1D mode)"
+        )
+    return side, side

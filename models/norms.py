@@ -1,0 +1,40 @@
+"""Normalisation layers for (B, T, D) sequences, chosen by name from configs."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NORMS = ("layer", "batch", "rms", "none")
+
+
+class SequenceBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over channels of a (B, T, D) tensor (statistics over batch and time), as the LRA runs use.
+
+    Lightning's ``sync_batchnorm=True`` converts it to SyncBatchNorm (the paper's "synbatch")."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class SimpleRMSNorm(nn.Module):
+    """Parameter-free RMS normalisation (the HGRN-DeiT head's norm, eps 1e-8)."""
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+
+
+def make_norm(kind: str, d_model: int) -> nn.Module:
+    """A norm by name: ``layer``, ``batch``, ``rms`` (parameter-free) or ``none``."""
+    if kind == "layer":
+        return nn.LayerNorm(d_model)
+    if kind == "batch":
+        return SequenceBatchNorm(d_model)
+    if kind == "rms":
+        return SimpleRMSNorm()
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")

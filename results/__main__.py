@@ -1,0 +1,47 @@
+"""Command line: python -m results --suite NAME [--runs DIR] [--out DIR] [--metric M] [--allow-unreadable]."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from results.names import ACCURACY_METRICS, DEFAULT_METRIC
+from results.records import RecordError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m results",
+        description="Aggregate a suite's run records (record.json) into tables (Markdown, LaTeX, CSV), plots "
+        "(PNG, PDF) and a README beside the published HGRN numbers.",
+    )
+    p.add_argument("--suite", required=True, help="suite name, e.g. demo, paper, lower-bound")
+    p.add_argument("--runs", type=Path, default=None, help="folder searched recursively for record.json (default: runs/<suite>)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<suite>); its tables/ and plots/ are regenerated")
+    p.add_argument("--metric", choices=ACCURACY_METRICS, default=DEFAULT_METRIC, help=f"accuracy to report (default: {DEFAULT_METRIC})")
+    p.add_argument("--allow-unreadable", action="store_true",
+                   help="report malformed record files in the README and go on, instead of stopping at the first")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs_root = args.runs if args.runs is not None else Path("runs") / args.suite
+    out = args.out if args.out is not None else Path("results") / args.suite
+    # Imported here so that --help stays fast (pandas and matplotlib load slowly).
+    from results.report import build
+
+    try:
+        result = build(args.suite, runs_root, out, args.metric, allow_unreadable=args.allow_unreadable)
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n = len(result.runs)
+    print(f"{n} run record(s) read from {runs_root}; {len(result.unreadable)} unreadable.")
+    print(f"Wrote {len(result.tables)} table(s) and {len(result.plots.plots)} plot(s); see {result.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Task, model and schedule names shared by every part of results/ (display order and labels)."""
+
+from __future__ import annotations
+
+# Long Range Arena, in the order the published tables use.
+LRA_TASKS: tuple[str, ...] = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+VISION_TASKS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
+
+TASK_LABELS: dict[str, str] = {
+    "listops": "ListOps",
+    "text": "Text",
+    "retrieval": "Retrieval",
+    "image": "Image",
+    "pathfinder": "Pathfinder",
+    "pathx": "Path-X",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "imagenet": "ImageNet-1k",
+}
+
+MODEL_LABELS: dict[str, str] = {"hgrn": "HGRN", "transformer": "Transformer"}
+
+# Lower-bound schedules (ARCHITECTURE.md section 2); `cumsoftmax` is the paper's.
+SCHEDULES: tuple[str, ...] = ("cumsoftmax", "none", "constant", "linear", "independent", "decreasing")
+PAPER_SCHEDULE = "cumsoftmax"
+
+# Our model name -> the key of its row in published.csv, for the "ours - published" rows.
+PUBLISHED_COUNTERPART: dict[str, str] = {"hgrn": "hgrn", "transformer": "transformer"}
+
+# Accuracy fields of a record's "metrics"; any of them can be the one the tables report.
+ACCURACY_METRICS: tuple[str, ...] = ("test_acc_at_best_val", "test_acc_last", "val_acc_best")
+DEFAULT_METRIC = "test_acc_at_best_val"
+
+
+def task_label(task: str) -> str:
+    """Human label for a task name; unknown tasks keep their own name."""
+    return TASK_LABELS.get(task, task)
+
+
+def model_label(model: str) -> str:
+    return MODEL_LABELS.get(model, model)
+
+
+def config_label(model: str, variant: str) -> str:
+    """Label of one of our configurations, e.g. 'HGRN (cumsoftmax)'."""
+    return f"{model_label(model)} ({variant})"
+
+
+def variant_sort_key(variant: str) -> tuple[int, str]:
+    # The paper's schedule first, the other schedules in their canonical order, then the rest by name.
+    if variant in SCHEDULES:
+        return (SCHEDULES.index(variant), variant)
+    return (len(SCHEDULES), variant)
+
+
+def task_sort_key(task: str) -> tuple[int, str]:
+    known = LRA_TASKS + VISION_TASKS
+    return (known.index(task), task) if task in known else (len(known), task)

@@ -1,0 +1,225 @@
+"""Run a suite of experiments, resuming where a previous invocation stopped, then aggregate the results.
+
+    python run_all.py --suite demo                  # the README's main job (CPU, minutes)
+    python run_all.py --suite paper --dry-run       # print the commands the suite would run
+    python run_all.py --suite lower-bound --only listops --seeds 3
+    python run_all.py --suite paper --slurm paper.sbatch   # a SLURM array script, one run per task index
+
+Suites are YAML files in results/suites/ (or any path given to --suite). Every run is started through the
+same command line a user would type (``python -m lra fit --config ...``) in a subprocess, with its own run
+folder ``runs/<suite>/<task>/<model>-<variant>/seed<k>``. A run whose record.json says ``complete`` is
+skipped, a run left ``running`` by a killed invocation resumes from its last checkpoint, and a ``failed``
+run is reported and skipped unless --retry-failed. At the end ``python -m results --suite NAME`` builds the
+tables and plots in results/<suite>/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+SUITES_DIR = ROOT / "results" / "suites"
+REQUIRED_RUN_KEYS = ("task", "entry", "config", "model", "variant")
+
+
+@dataclass
+class Run:
+    """One (task, model, variant, seed) of a suite and the command that trains it."""
+
+    suite: str
+    task: str
+    entry: str
+    config: str
+    model: str
+    variant: str
+    seed: int
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}/{self.model}-{self.variant}/seed{self.seed}"
+
+    def run_dir(self, runs_root: Path) -> Path:
+        return runs_root / self.suite / self.task / f"{self.model}-{self.variant}" / f"seed{self.seed}"
+
+    def command(self, runs_root: Path, resume: bool = False, devices: str | None = None) -> list[str]:
+        cmd = [sys.executable, "-m", self.entry, "fit", "--config", self.config, "--seed_everything", str(self.seed),
+               "--run.suite", self.suite, "--run.variant", self.variant, "--run.dir", str(self.run_dir(runs_root)),
+               *self.args]
+        if devices is not None:
+            cmd += ["--trainer.devices", devices]
+        if resume:
+            cmd += ["--ckpt_path", "last"]
+        return cmd
+
+
+def suite_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    candidate = SUITES_DIR / f"{name}.yaml"
+    if candidate.exists():
+        return candidate
+    known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+    raise SystemExit(f"error: unknown suite {name!r}; known suites: {', '.join(known)} (or pass a path to a .yaml)")
+
+
+def load_suite(name: str, seeds: int | None = None, only: list[str] | None = None) -> tuple[dict, list[Run]]:
+    """Read a suite file and expand it into runs (task x model x variant x seed)."""
+    path = suite_path(name)
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list):
+        raise SystemExit(f"error: {path}: a suite needs a 'runs:' list")
+    suite = spec.get("name", path.stem)
+    seed_list = list(range(seeds)) if seeds is not None else list(spec.get("seeds", [0]))
+    runs: list[Run] = []
+    for i, entry in enumerate(spec["runs"]):
+        missing = [k for k in REQUIRED_RUN_KEYS if k not in entry]
+        if missing:
+            raise SystemExit(f"error: {path}: runs[{i}] lacks {', '.join(missing)}")
+        if only and entry["task"] not in only:
+            continue
+        for seed in entry.get("seeds", seed_list):
+            runs.append(Run(suite, entry["task"], entry["entry"], entry["config"], entry["model"], entry["variant"],
+                            int(seed), [str(a) for a in entry.get("args", [])]))
+    return spec, runs
+
+
+def record_status(run_dir: Path) -> str:
+    """complete | running | failed | missing, from the run's record.json."""
+    path = run_dir / "record.json"
+    if not path.exists():
+        return "missing"
+    try:
+        return json.loads(path.read_text()).get("status", "missing")
+    except json.JSONDecodeError:  # records are written atomically, so this is a foreign file: redo the run
+        return "missing"
+
+
+def prepare(spec: dict, dry_run: bool) -> None:
+    """Run the suite's data-preparation commands (they are idempotent: existing data is kept)."""
+    for command in spec.get("prepare", []):
+        print(f"$ {command}", flush=True)
+        if not dry_run:
+            subprocess.run(shlex.split(command.replace("python ", f"{shlex.quote(sys.executable)} ", 1)), check=True, cwd=ROOT)
+
+
+def format_seconds(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    spec, runs = load_suite(args.suite, args.seeds, args.only)
+    suite = runs[0].suite if runs else Path(args.suite).stem
+    runs_root = Path(args.runs_root)
+    if args.index is not None:
+        if not 0 <= args.index < len(runs):
+            raise SystemExit(f"error: --index {args.index} out of range: the suite has {len(runs)} runs")
+        runs = [runs[args.index]]
+    if args.slurm:
+        write_slurm(args, len(runs))
+        return 0
+    if args.dry_run:
+        prepare(spec, dry_run=True)
+        for i, run in enumerate(runs):
+            status = record_status(run.run_dir(runs_root))
+            print(f"[{i}] {run.name} ({status})\n    {shlex.join(run.command(runs_root, devices=args.devices))}")
+        return 0
+    if not args.no_prepare:
+        prepare(spec, dry_run=False)
+    todo = []
+    for run in runs:
+        status = record_status(run.run_dir(runs_root))
+        if status == "complete" or (status == "failed" and not args.retry_failed):
+            print(f"skip {run.name}: {status}")
+        else:
+            todo.append((run, status))
+    failures = []
+    start = time.monotonic()
+    for k, (run, status) in enumerate(todo):
+        run_dir = run.run_dir(runs_root)
+        resume = status in ("running", "failed") and (run_dir / "checkpoints" / "last.ckpt").exists()
+        elapsed = time.monotonic() - start
+        eta = f", about {format_seconds(elapsed / k * (len(todo) - k))} left" if k else ""
+        print(f"[{k + 1}/{len(todo)}] {run.name}{' (resuming)' if resume else ''} - {format_seconds(elapsed)} elapsed{eta}",
+              flush=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = run_dir / "run.log"
+        with open(log_path, "a") as log:
+            done = subprocess.run(run.command(runs_root, resume, args.devices), cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        final = record_status(run_dir)
+        if done.returncode != 0 or final != "complete":
+            failures.append(run.name)
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            print(f"    FAILED (exit {done.returncode}, record {final}); see {log_path}:\n      " + "\n      ".join(tail), flush=True)
+        else:
+            metrics = json.loads((run_dir / "record.json").read_text())["metrics"]
+            print(f"    test acc {metrics['test_acc_at_best_val']:.3f} (at best val {metrics['val_acc_best']:.3f}), "
+                  f"{metrics['wall_time_s']:.0f} s", flush=True)
+    print(f"{len(todo) - len(failures)} run(s) done, {len(failures)} failed, {len(runs) - len(todo)} skipped "
+          f"in {format_seconds(time.monotonic() - start)}")
+    if not args.no_aggregate and args.index is None:
+        out = Path(args.results_root) / suite
+        subprocess.run([sys.executable, "-m", "results", "--suite", suite, "--runs", str(runs_root / suite), "--out", str(out),
+                        "--allow-unreadable"], cwd=ROOT, check=False)
+        print(f"tables and plots: {out}/README.md")
+    return 1 if failures else 0
+
+
+def write_slurm(args: argparse.Namespace, n_runs: int) -> None:
+    """One array task per run; each calls this script with --index, so resume and skip logic still apply."""
+    forwarded = [f"--suite {shlex.quote(args.suite)}", f"--runs-root {shlex.quote(args.runs_root)}", "--no-prepare", "--no-aggregate"]
+    if args.seeds is not None:
+        forwarded.append(f"--seeds {args.seeds}")
+    if args.only:
+        forwarded.append("--only " + " ".join(args.only))
+    if args.devices:
+        forwarded.append(f"--devices {args.devices}")
+    script = f"""#!/bin/bash
+#SBATCH --job-name=hgrn-{Path(args.suite).stem}
+#SBATCH --array=0-{n_runs - 1}
+#SBATCH --gres=gpu:{args.devices or 1}
+#SBATCH --cpus-per-task=8
+#SBATCH --time=48:00:00
+#SBATCH --output=slurm-%A_%a.out
+# Generated by: python run_all.py {' '.join(sys.argv[1:])}
+# Prepare data first (python run_all.py --suite {args.suite} --dry-run lists the commands); after the array
+# finishes, aggregate with: python -m results --suite {Path(args.suite).stem}
+cd {shlex.quote(str(ROOT))}
+srun python run_all.py {' '.join(forwarded)} --index "$SLURM_ARRAY_TASK_ID"
+"""
+    Path(args.slurm).write_text(script)
+    print(f"wrote {args.slurm}: a SLURM array of {n_runs} runs (submit with: sbatch {args.slurm})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:7]))
+    p.add_argument("--suite", required=True, help="suite name in results/suites/ (demo, paper, lower-bound) or a .yaml path")
+    p.add_argument("--dry-run", action="store_true", help="print the commands (and each run's status) without running")
+    p.add_argument("--only", nargs="+", metavar="TASK", help="run only these tasks")
+    p.add_argument("--seeds", type=int, help="use seeds 0..N-1 instead of the suite's")
+    p.add_argument("--devices", help="passed to every run as --trainer.devices")
+    p.add_argument("--runs-root", default="runs", help="folder holding <suite>/... run folders (default: runs)")
+    p.add_argument("--results-root", default="results", help="tables and plots go to <results-root>/<suite>")
+    p.add_argument("--retry-failed", action="store_true", help="run failed runs again (resuming from their last checkpoint)")
+    p.add_argument("--index", type=int, help="run only the run with this index (as --dry-run numbers them)")
+    p.add_argument("--slurm", metavar="FILE", help="write a SLURM array script for the suite instead of running it")
+    p.add_argument("--no-prepare", action="store_true", help="skip the suite's data-preparation commands")
+    p.add_argument("--no-aggregate", action="store_true", help="skip building tables and plots at the end")
+    return run_suite(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
