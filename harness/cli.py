@@ -21,6 +21,12 @@ from .logger import AppendingCSVLogger
 from .records import RECORD_NAME, new_record, read_record, write_json_atomic
 
 
+def _uses_cuda(accelerator: Any) -> bool:
+    import torch
+
+    return torch.cuda.is_available() and accelerator in (None, "auto", "gpu", "cuda")
+
+
 class HarnessCLI(LightningCLI):
     """Shared by ``python -m lra`` and ``python -m vision``; ``tasks`` are the valid ``--run.task`` names."""
 
@@ -69,6 +75,8 @@ class HarnessCLI(LightningCLI):
         ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         trainer_config["default_root_dir"] = str(self.run_dir)
+        if trainer_config.get("precision") is None and _uses_cuda(trainer_config.get("accelerator")):
+            trainer_config["precision"] = "bf16-mixed"  # the GPU default; --trainer.precision overrides it
         if trainer_config.get("logger") in (None, True):
             fit = self.subcommand in (None, "fit")
             trainer_config["logger"] = AppendingCSVLogger(self.run_dir if fit else self.run_dir / self.subcommand)

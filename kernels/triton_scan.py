@@ -83,9 +83,10 @@ def _pow2(n: int, name: str) -> int:
     return n
 
 
-# Default tiles, chosen so that the sm_90 build of every kernel variant compiles without register spills
-# (checked with ptxas -v): real (BT, BD, warps) = (32, 64, 4) uses 72-96 registers; complex state needs
-# four scan operands, hence (16, 32, 4) at 63-109. Not yet tuned on a GPU: benchmarks/scan_gpu.py sweeps.
+# Default tiles, chosen from the sm_90 builds (ptxas -v, no GPU at hand) to keep registers moderate and
+# spills away: real (BT, BD, warps) = (32, 64, 4) takes 72 registers forward and 93-109 backward (up to
+# ~180 with the T-split, where a few variants spill <= 12 bytes); complex state has four scan operands,
+# hence (16, 32, 4) at 71-80 and ~128. Not yet timed on a GPU: benchmarks/scan_gpu.py sweeps the rest.
 _REAL_TILE = (32, 64, 4)
 _COMPLEX_TILE = (16, 32, 4)
 _STAGES = 2

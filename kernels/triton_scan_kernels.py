@@ -80,9 +80,11 @@ def _last_row(v, BT: tl.constexpr):
 
 @triton.jit
 def _program_coords(NC, NDB, BD: tl.constexpr):
-    # 1-D grid (no grid.y limit): pid = (b * NDB + j) * NC + c.
+    # 1-D grid (no grid.y limit): pid = (b * NDB + j) * NC + (NC - 1 - c). Chunks are independent within
+    # a launch; numbering them backwards makes the sequential interpreter run the last chunk (the one
+    # that owns dh0) first, so a tested run would expose any store not confined to its owner.
     pid = tl.program_id(0)
-    c = pid % NC
+    c = NC - 1 - pid % NC
     j = (pid // NC) % NDB
     b = pid // (NC * NDB)
     d = j * BD + tl.arange(0, BD)
@@ -364,7 +366,7 @@ def hgrn_scan_bwd_kernel(
     h0i = tl.zeros((BD,), ACC)
     if HAS_H0:
         h0r, h0i = _load_vec(h0_ptr, b.to(tl.int64) * D + d, dmask, H0_CPLX, ACC)
-    dth = tl.zeros((BD,), ACC)
+    dth = tl.zeros((BT, BD), ACC)  # reduced over rows once, after the loop
     u0 = c * CT
     u1 = tl.minimum(u0 + CT, T)
     for us in tl.range(u0, u1, BT, num_stages=STAGES):
@@ -416,9 +418,9 @@ def hgrn_scan_bwd_kernel(
                     p_re = p_re + tl.load(dlf_ptr + row0 + loc, mask=m2, other=0.0).to(ACC)
                 tl.store(dlf_ptr + row0 + loc, _cast_for(p_re, dlf_ptr), mask=m2)
             if NEED_DTH:
-                dth += tl.sum(tl.where(m2, p_im, 0.0), axis=0)
+                dth += tl.where(m2, p_im, 0.0)
     if NEED_DTH:
-        tl.store(dth_ptr + (b * NC + c).to(tl.int64) * D + d, dth, mask=dmask)
+        tl.store(dth_ptr + (b * NC + c).to(tl.int64) * D + d, tl.sum(dth, axis=0), mask=dmask)
     if NEED_DH0:
         # dh0 = conj(a at the forward's first step) * G there; that G is the carry after the last chunk.
         t_first = 0 if REV else T - 1

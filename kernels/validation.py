@@ -47,6 +47,11 @@ def check_scan_args(
             raise ValueError(f"hgrn_scan: initial_state must be (B, D) = ({B}, {D}), got {shape}")
         if initial_state.dtype not in REAL_DTYPES + COMPLEX_DTYPES:
             raise TypeError(f"hgrn_scan: initial_state has unsupported dtype {initial_state.dtype}")
+        if initial_state.is_complex() and not x.is_complex() and theta is None:
+            raise TypeError(
+                "hgrn_scan: initial_state is complex but the scan is real (real x, no theta); "
+                "pass a real initial_state, or a complex x or a theta"
+            )
         if initial_state.device != x.device:
             raise ValueError(
                 f"hgrn_scan: initial_state is on {initial_state.device} but x is on {x.device}"

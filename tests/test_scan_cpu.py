@@ -151,6 +151,8 @@ def test_dispatch_can_force_the_reference(monkeypatch):
         (dict(x=torch.randn(2, 4, 5), log_f=torch.randn(2, 4, 5, dtype=torch.complex64)), TypeError, "log_f must be real"),
         (dict(x=torch.randn(2, 4, 5), log_f=torch.randn(2, 4, 5), theta=torch.randn(4)), ValueError, r"theta must be a \(D,\)"),
         (dict(x=torch.randn(2, 4, 5), log_f=torch.randn(2, 4, 5), initial_state=torch.randn(5)), ValueError, r"initial_state must be \(B, D\)"),
+        (dict(x=torch.randn(2, 4, 5), log_f=torch.randn(2, 4, 5), initial_state=torch.randn(2, 5, dtype=torch.complex64)),
+         TypeError, "initial_state is complex but the scan is real"),
     ],
 )
 def test_bad_input_gives_clear_error(kwargs, error, message):

@@ -233,8 +233,13 @@ def generate_listops(
     progress: bool = True,
     overwrite: bool = False,
     folder: str = "listops-1000",
+    draws_per_chunk: int | None = None,
 ) -> dict:
-    """Write ``<root>/listops-1000/basic_{train,val,test}.tsv`` (header ``Source\\tTarget``)."""
+    """Write ``<root>/listops-1000/basic_{train,val,test}.tsv`` (header ``Source\\tTarget``).
+
+    Rows are drawn in seeded chunks of ``draws_per_chunk`` trees (default: enough for a few
+    hundred kept rows), so the files depend on ``seed`` but not on ``workers``.
+    """
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
     out = Path(root) / folder
@@ -244,7 +249,7 @@ def generate_listops(
     out.mkdir(parents=True, exist_ok=True)
     sizes = dict(zip(SPLITS, split_sizes(size, fractions)))
     rate = _acceptance_guess(config)
-    draws = int(min(20_000, max(500, 400 / rate)))
+    draws = draws_per_chunk or int(min(20_000, max(500, 400 / rate)))
     handles = {split: open(p.with_suffix(".tmp"), "w", encoding="ascii", newline="") for split, p in paths.items()}
     seen: set[bytes] = set()
     written = {split: 0 for split in SPLITS}
