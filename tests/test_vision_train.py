@@ -107,6 +107,6 @@ def test_missing_data_fails_the_run_with_the_path_and_what_to_place_there(tmp_pa
 
 
 def test_a_task_that_does_not_match_the_data_module_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="run.task is 'cifar100' but vision.data.CIFAR10DataModule reads 'cifar10'"):
+    with pytest.raises(ValueError, match="run.task is 'cifar100' but vision.datamodules.CIFAR10DataModule reads 'cifar10'"):
         fit("cifar10-hgrn-tiny.yaml", tmp_path, tmp_path / "runs", "--run.task", "cifar100")
     assert not (tmp_path / "runs").exists()

@@ -1,8 +1,8 @@
 """ListOps sampler (the official ``lra_benchmarks/data/listops.py`` rule), vectorised.
 
-Rule (lra_data.md section 3): a node at depth < max_depth is an operator with probability
-``1 - value_p`` ... precisely: ``r = U(0,1)`` (``1`` at max depth); ``r > value_p`` gives a leaf
-digit 0-9, otherwise an operator from MIN, MAX, MED, SM with ``randint(2, max_args)`` children.
+Rule (lra_data.md section 3): each node draws ``r = U(0,1)`` (``r = 1`` at ``max_depth``);
+``r > value_p`` (0.25) gives a leaf digit 0-9, otherwise an operator from MIN, MAX, MED, SM
+with ``randint(2, max_args)`` children (inclusive), so 75% of nodes are leaves.
 A tree is kept when ``min_length < length < max_length`` (length counts operator tokens, ``]``
 and digits) and is new. MED is ``int(np.median)``, SM is the sum mod 10. The source string is the
 left-nested binary tuple form, e.g. ``( ( ( ( [MAX 1 ) 7 ) 2 ) ] )``.

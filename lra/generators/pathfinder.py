@@ -175,8 +175,10 @@ class PathfinderSampler:
         return self._tables[margin]
 
     def reset(self) -> None:
-        """Forget queued pairs, so that output depends only on the next rng (one per chunk)."""
+        """Forget queued pairs and the survival-rate estimate (which sizes attempt batches), so
+        that what follows depends only on the next rng (the writer calls this per chunk)."""
         self._pool.clear()
+        self._rate.clear()
 
     # -- public -------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Sample:

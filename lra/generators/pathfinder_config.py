@@ -7,7 +7,6 @@ divisions that the 2019 Python-2 code did with ``/`` are ``//`` here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 
 # Folder name of each difficulty in the LRA release, keyed by the target contour length.
@@ -42,7 +41,6 @@ class PathfinderConfig:
     max_distractor_contour_retrial: int = 4  # retries of one distractor before it is skipped
     stop_with_availability: float = 0.01  # no more distractors once < 1% of pixels are free
     seed_attempts: int = 64  # rejection-sampling draws for a free distractor start pixel
-    max_image_restarts: int = 5000  # restarts of the target pair before giving up on an image
     # Extra clearance (px) on top of the within-snake gap. Two pixels of different snakes are
     # never closer (Chebyshev) than ``link_distance + 1``; see ``link_distance``.
     extra_clearance: int = 0
@@ -140,8 +138,3 @@ def lra_config(resolution: int = 32, difficulty: str = DEFAULT_DIFFICULTY, **ove
         **params,
     )
     return replace(cfg, **overrides) if overrides else cfg
-
-
-def marker_pixels(radius: float) -> int:
-    """Approximate area (px) of a marker disc; used by tests and sanity checks."""
-    return int(math.pi * radius * radius)

@@ -105,9 +105,9 @@ def generate_pathfinder(
     if overwrite:
         for old in meta_dir.glob("*.npy"):
             old.unlink()
-    # Small chunks keep every core busy and bound the memory of one batched draw.
-    chunk = chunk_size or (100 if resolution <= 64 else 20)
-    chunk = max(1, min(chunk, -(-size // max(1, (workers or os.cpu_count() or 1)))))
+    # Small chunks keep every core busy and bound the memory of one batched draw. The chunking
+    # depends only on the size (never on the worker count), so the output does too.
+    chunk = chunk_size or max(1, min(100 if resolution <= 64 else 20, -(-size // 8)))
     tasks = []
     n_batches = -(-size // images_per_batch)
     for b in range(n_batches):

@@ -1,0 +1,111 @@
+"""Common LightningDataModule for the LRA tasks: root, loaders, limits, split handling."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from lra.data.paths import prepare_command, resolve_root
+
+SPLITS = ("train", "val", "test")
+_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
+
+
+class LRADataModule(L.LightningDataModule):
+    """Base of every LRA DataModule.
+
+    Args:
+        root: data root; None means ``$HGRN_DATA`` or ``./data``.
+        batch_size: examples per batch (all three loaders).
+        num_workers: DataLoader worker processes.
+        seed: seed of the held-out split where a task makes one (CIFAR, Pathfinder); shuffling
+            of the training loader follows the global torch seed (``seed_everything``).
+        limit_train, limit_val, limit_test: keep only the first N examples of a split.
+        cache_dir: where encoded arrays and vocabularies are cached (default ``<root>/.cache``).
+    """
+
+    task: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 42,
+        limit_train: int | None = None,
+        limit_val: int | None = None,
+        limit_test: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.root: Path = resolve_root(root)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".cache"
+        self.datasets: dict[str, Dataset] = {}
+        self.skipped: dict[str, dict[str, int]] = {}  # split -> reason -> count
+
+    # -- to implement ---------------------------------------------------------------------------
+    def _build(self, split: str) -> Dataset:
+        """The full dataset of ``split`` ("train", "val" or "test")."""
+        raise NotImplementedError
+
+    @property
+    def collate(self) -> Callable[[list], dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    @property
+    def prepare_hint(self) -> str:
+        return prepare_command(self.task, self.root)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in _STAGE_SPLITS.get(stage, SPLITS):
+            self.dataset(split)
+
+    def dataset(self, split: str) -> Dataset:
+        """The dataset of one split (built on first use, with its ``limit_*`` applied)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if split not in self.datasets:
+            ds = self._build(split)
+            limit = self.limits[split]
+            if limit is not None and limit < len(ds):
+                ds = Subset(ds, range(max(0, int(limit))))
+            self.datasets[split] = ds
+        return self.datasets[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def summary(self) -> dict[str, Any]:
+        """Split sizes and skip counts of what has been set up so far."""
+        return {"task": self.task, "root": str(self.root),
+                "sizes": {k: len(v) for k, v in self.datasets.items()}, "skipped": self.skipped}

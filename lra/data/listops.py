@@ -1,0 +1,120 @@
+"""ListOps: ``listops-1000/basic_{train,val,test}.tsv`` (header ``Source\\tTarget``).
+
+Tokens follow S4: parentheses deleted, ``]`` -> ``X``, whitespace split, ``<eos>`` appended;
+the vocabulary is fixed at 18 (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2, digits, X, 4 operators),
+so ``vocab_size`` is known without reading any data. Batches are padded per batch.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from lra.data.base import LRADataModule
+from lra.data.cache import ArrayCache, cache_key, fingerprint
+from lra.data.collate import SequenceCollate
+from lra.data.corpus import SequenceDataset, TokenCorpus
+from lra.data.errors import DataSkipWarning, MalformedDataError
+from lra.data.paths import require
+from lra.data.tokenizers import LISTOPS_VOCAB, encode_listops
+from lra.data.tsv import iter_lines
+
+FOLDER = "listops-1000"
+NUM_CLASSES = 10
+
+
+def read_listops(path: Path, max_length: int, append_eos: bool = True) -> tuple[TokenCorpus, np.ndarray, dict]:
+    """Encode one ListOps TSV. Returns the corpus, labels and counts (unknown tokens, truncated)."""
+    seqs: list[np.ndarray] = []
+    labels: list[int] = []
+    unknown = truncated = 0
+    for line_no, line in tqdm(iter_lines(path), desc=f"encode {path.name}", unit="row", leave=False, mininterval=1.0):
+        if line_no == 1 and line.split("\t", 1)[0].strip() == "Source":
+            continue  # header
+        if not line.strip():
+            raise MalformedDataError(path, line_no, "empty line")
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise MalformedDataError(path, line_no, f"expected 2 tab-separated fields (Source, Target), got {len(fields)}")
+        try:
+            label = int(fields[1])
+        except ValueError:
+            raise MalformedDataError(path, line_no, f"label {fields[1]!r} is not an integer") from None
+        if not 0 <= label < NUM_CLASSES:
+            raise MalformedDataError(path, line_no, f"label {label} outside 0..{NUM_CLASSES - 1}")
+        ids, unk = encode_listops(fields[0], append_eos)
+        if ids.size == 0 or (append_eos and ids.size == 1):
+            raise MalformedDataError(path, line_no, "empty Source")
+        unknown += unk
+        if ids.size > max_length:
+            truncated += 1
+            ids = ids[:max_length]
+        seqs.append(ids)
+        labels.append(label)
+    if not seqs:
+        raise MalformedDataError(path, None, "no examples")
+    return TokenCorpus.pack(seqs, np.uint8), np.asarray(labels, dtype=np.int64), {"unknown_tokens": unknown, "truncated": truncated}
+
+
+class ListOpsDataModule(LRADataModule):
+    """ListOps (10 classes). Batches: ``{"x": (B, T) long, "lengths": (B,), "y": (B,)}``.
+
+    Args (beyond :class:`LRADataModule`):
+        max_length: longest sequence kept (S4 ``l_max`` 2048; the data has <= 2000 tokens incl. eos).
+            Longer rows are truncated, counted and reported (never silently).
+        append_eos: append ``<eos>`` (S4 does).
+    """
+
+    task = "listops"
+    num_classes = NUM_CLASSES
+    vocab = LISTOPS_VOCAB
+    vocab_size = len(LISTOPS_VOCAB)  # 18
+    pad_index = LISTOPS_VOCAB.pad_index  # 0
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 42,
+        max_length: int = 2048,
+        append_eos: bool = True,
+        limit_train: int | None = None,
+        limit_val: int | None = None,
+        limit_test: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
+        self.save_hyperparameters()
+        self.max_length = int(max_length)
+        self.append_eos = bool(append_eos)
+
+    def split_path(self, split: str) -> Path:
+        return self.root / FOLDER / f"basic_{split}.tsv"
+
+    @property
+    def collate(self) -> Callable:
+        return SequenceCollate(self.pad_index)
+
+    def _build(self, split: str) -> Dataset:
+        path = require(self.split_path(split), self.task, self.root)
+        key = cache_key(task="listops", source=fingerprint([path]), max_length=self.max_length, eos=self.append_eos)
+        cache = ArrayCache(self.cache_dir / "listops", split, key)
+        loaded = cache.load()
+        if loaded is None:
+            corpus, labels, counts = read_listops(path, self.max_length, self.append_eos)
+            cache.save({"flat": corpus.flat, "offsets": corpus.offsets, "labels": labels}, {"counts": counts})
+        else:
+            arrays, meta = loaded
+            corpus, labels, counts = TokenCorpus(arrays["flat"], arrays["offsets"]), arrays["labels"], meta["counts"]
+        self.skipped[split] = {}
+        if counts["truncated"] or counts["unknown_tokens"]:
+            warnings.warn(f"{path}: {counts['truncated']} row(s) truncated to {self.max_length} tokens, "
+                          f"{counts['unknown_tokens']} unknown token(s) mapped to <unk>", DataSkipWarning, stacklevel=2)
+        return SequenceDataset(corpus, labels)
