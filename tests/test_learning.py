@@ -1,11 +1,9 @@
 """A small HGRN really learns a long-range dependency; without a forget gate it cannot.
 
-Task (generated here): the class is the first token; T = 512 noise tokens follow. A causal 2-layer HGRN
+Task (generated here): the class is the first token; NOISE = 512 noise tokens follow. A causal 2-layer HGRN
 reads only its last position, so it must carry the first token across the whole sequence.
 """
 from __future__ import annotations
-
-import time
 
 import pytest
 import torch
@@ -13,46 +11,55 @@ from torch.nn import functional as F
 
 from models import HGRN, ClassificationHead, SequenceClassifier, TokenEmbedding
 
-CLASSES, VOCAB, T = 4, 16, 512
+CLASSES, VOCAB, NOISE = 4, 16, 512
 
 
 def make_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     labels = torch.randint(0, CLASSES, (n,), generator=generator)
-    tokens = torch.randint(CLASSES, VOCAB, (n, T), generator=generator)  # noise never uses a class token
+    tokens = torch.randint(CLASSES, VOCAB, (n, 1 + NOISE), generator=generator)  # noise never uses a class token
     tokens[:, 0] = labels
     return tokens, labels
 
 
-def train_and_evaluate(forget_gate: bool, budget_s: float = 50.0, max_steps: int = 400) -> float:
+def train_and_evaluate(forget_gate: bool, max_steps: int) -> float:
+    """Train with AdamW on fresh batches; stop early once a held-out check set is solved; return the
+    accuracy on a separate test set. Deterministic (fixed seeds); about 350 steps when it learns."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = SequenceClassifier(
         TokenEmbedding(VOCAB, 32, positional=False),
-        HGRN(32, 2, mode="causal", gate_init="chrono", max_timescale=T, forget_gate=forget_gate),
+        # chrono init: the official init starts every gate near 0.5 and passes no gradient across 512 steps
+        HGRN(32, 2, mode="causal", gate_init="chrono", max_timescale=NOISE, forget_gate=forget_gate),
         ClassificationHead(32, CLASSES, pool="last"),
     )
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    test_tokens, test_labels = make_batch(512, torch.Generator().manual_seed(1))
-    start = time.monotonic()
-    for step in range(max_steps):
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    check_tokens, check_labels = make_batch(256, torch.Generator().manual_seed(1))
+    test_tokens, test_labels = make_batch(512, torch.Generator().manual_seed(2))
+
+    def accuracy(tokens: torch.Tensor, labels: torch.Tensor) -> float:
+        model.eval()
+        with torch.no_grad():
+            acc = (model(tokens).argmax(-1) == labels).float().mean().item()
+        model.train()
+        return acc
+
+    for step in range(1, max_steps + 1):
         tokens, labels = make_batch(32, gen)
         loss = F.cross_entropy(model(tokens), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if time.monotonic() - start > budget_s:
+        if step % 25 == 0 and accuracy(check_tokens, check_labels) > 0.97:
             break
-    model.eval()
-    with torch.no_grad():
-        return (model(test_tokens).argmax(-1) == test_labels).float().mean().item()
+    return accuracy(test_tokens, test_labels)
 
 
 @pytest.mark.slow
 def test_hgrn_carries_the_first_token_across_512_steps():
-    assert train_and_evaluate(forget_gate=True) > 0.9
+    assert train_and_evaluate(forget_gate=True, max_steps=500) > 0.9
 
 
 @pytest.mark.slow
 def test_without_forget_gate_it_stays_at_chance():
-    accuracy = train_and_evaluate(forget_gate=False, budget_s=15.0, max_steps=150)
+    accuracy = train_and_evaluate(forget_gate=False, max_steps=150)
     assert abs(accuracy - 1 / CLASSES) < 0.08

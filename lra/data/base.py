@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lra.data.paths import prepare_command, resolve_root
+from lra.data.samplers import EpochShuffleSampler
 
 SPLITS = ("train", "val", "test")
 _STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
@@ -24,8 +25,9 @@ class LRADataModule(L.LightningDataModule):
         root: data root; None means ``$HGRN_DATA`` or ``./data``.
         batch_size: examples per batch (all three loaders).
         num_workers: DataLoader worker processes.
-        seed: seed of the held-out split where a task makes one (CIFAR, Pathfinder); shuffling
-            of the training loader follows the global torch seed (``seed_everything``).
+        seed: seed of the held-out split where a task makes one (CIFAR, Pathfinder). The training
+            order is shuffled per epoch from the run's torch seed (``seed_everything``) and the
+            epoch number, so a resumed run sees the same order as an uninterrupted one.
         limit_train, limit_val, limit_test: keep only the first N examples of a split.
         cache_dir: where encoded arrays and vocabularies are cached (default ``<root>/.cache``).
     """
@@ -86,10 +88,13 @@ class LRADataModule(L.LightningDataModule):
         return self.datasets[split]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        ds = self.dataset(split)
+        # torch.initial_seed() is the seed_everything seed: the order depends on it and the epoch.
+        sampler = EpochShuffleSampler(len(ds), torch.initial_seed()) if shuffle else None
         return DataLoader(
-            self.dataset(split),
+            ds,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=self.collate,
             pin_memory=torch.cuda.is_available(),
