@@ -52,6 +52,7 @@ class FailureRecorder(L.Callback):
         metrics = record.setdefault("metrics", {})
         metrics["steps"] = trainer.global_step
         metrics["epochs"] = trainer.current_epoch
+        metrics["params"] = sum(p.numel() for p in pl_module.parameters())
         best = getattr(trainer.checkpoint_callback, "best_model_score", None)
         if best is not None and math.isfinite(float(best)):
             metrics["val_acc_best"] = float(best)

@@ -108,12 +108,18 @@ def scan_with_gate(
     return out
 
 
-def _gate(log_f: torch.Tensor, theta: torch.Tensor | None, acc: torch.dtype) -> torch.Tensor:
-    """a_t = exp(log_f_t + i*theta) in the accumulation dtype."""
-    magnitude = torch.exp(log_f)
+def _gate(
+    log_f: torch.Tensor, theta: torch.Tensor | None, acc: torch.dtype, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """a_t = exp(log_f_t + i*theta) in the accumulation dtype, optionally written into ``out``."""
     if theta is None:
-        return magnitude.to(acc)
-    return torch.polar(magnitude, theta.expand_as(magnitude))
+        if out is None:
+            return torch.exp(log_f).to(acc)
+        return torch.exp(log_f, out=out)
+    magnitude = torch.exp(log_f)
+    if out is None:
+        return torch.polar(magnitude, theta.expand_as(magnitude))
+    return torch.polar(magnitude, theta.expand_as(magnitude), out=out)
 
 
 class _HgrnScanCpu(torch.autograd.Function):
@@ -134,17 +140,13 @@ class _HgrnScanCpu(torch.autograd.Function):
         reverse = ctx.reverse
         grad_h = grad_h.to(h.dtype).contiguous()
         neg_theta = None if theta is None else -theta
-        # The gradient flows against the scan direction through conj(gate) one step further along;
-        # the gate at the step where it starts multiplies a zero state, so its value is irrelevant.
-        shifted_log_f = torch.empty_like(log_f)
-        if reverse:
-            shifted_log_f[:, 1:] = log_f[:, :-1]
-            shifted_log_f[:, 0] = 0
-        else:
-            shifted_log_f[:, :-1] = log_f[:, 1:]
-            shifted_log_f[:, -1] = 0
-        shifted = _gate(shifted_log_f, neg_theta, h.dtype)
-        del shifted_log_f
+        # The gradient flows against the scan direction through conj(gate) one step further along; the
+        # gate is computed straight into its shifted place. Where the backward scan starts it multiplies a
+        # zero state, so that one value is irrelevant.
+        shifted = torch.empty_like(h)
+        src, dst, start = (slice(0, -1), slice(1, None), 0) if reverse else (slice(1, None), slice(0, -1), -1)
+        _gate(log_f[:, src], neg_theta, h.dtype, out=shifted[:, dst])
+        shifted[:, start] = 0
         G = scan_with_gate(grad_h, shifted, None, not reverse, ctx.strategy, out=shifted)
         grad_x = G if ctx.needs_input_grad[0] else None
         grad_log_f = grad_theta = grad_h0 = None

@@ -34,7 +34,7 @@ def read_listops(path: Path, max_length: int, append_eos: bool = True) -> tuple[
     seqs: list[np.ndarray] = []
     labels: list[int] = []
     unknown = truncated = 0
-    for line_no, line in tqdm(iter_lines(path), desc=f"encode {path.name}", unit="row", leave=False, mininterval=1.0):
+    for line_no, line in tqdm(iter_lines(path), desc=f"encode {path.name}", unit="row", leave=False, mininterval=1.0, disable=None):
         if line_no == 1 and line.split("\t", 1)[0].strip() == "Source":
             continue  # header
         if not line.strip():

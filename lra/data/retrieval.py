@@ -130,7 +130,7 @@ class RetrievalDataModule(LRADataModule):
             dtype = np.uint8 if vocab is None else tok.dtype
             docs1, docs2, labels = [], [], []
             log = SkipLog()
-            rows = tqdm(iter_pairs(path), desc=f"encode AAN {split}", unit="pair", leave=False, mininterval=1.0)
+            rows = tqdm(iter_pairs(path), desc=f"encode AAN {split}", unit="pair", leave=False, mininterval=1.0, disable=None)
             for line_no, (label, t1, t2) in enumerate(rows, start=1):
                 if not t1.strip() or not t2.strip():
                     log.add("pair with an empty document", f"{path}:{line_no}")  # would be a 0-length sequence

@@ -191,7 +191,7 @@ class TextDataModule(LRADataModule):
         for split in ("train", "test"):
             t, y, log = [], [], SkipLog()
             reviews = tqdm(iter_reviews(kind, files[split]), desc=f"read IMDB {split}", unit="review",
-                           leave=False, mininterval=1.0)
+                           leave=False, mininterval=1.0, disable=None)
             for text, label, where in reviews:
                 if not text.strip():
                     log.add("empty review", where)
@@ -215,7 +215,7 @@ class TextDataModule(LRADataModule):
         arrays = {}
         for split in ("train", "test"):
             encoded = [tok.encode(t, self.max_length)
-                       for t in tqdm(texts[split], desc=f"encode IMDB {split}", unit="review", leave=False, mininterval=1.0)]
+                       for t in tqdm(texts[split], desc=f"encode IMDB {split}", unit="review", leave=False, mininterval=1.0, disable=None)]
             corpus = TokenCorpus.pack(encoded, dtype)
             arrays[f"{split}_flat"], arrays[f"{split}_offsets"] = corpus.flat, corpus.offsets
             arrays[f"{split}_labels"] = labels[split]
