@@ -56,7 +56,8 @@ class HarnessCLI(LightningCLI):
         run = cfg.run
         model_name = getattr(self.model, "model_name", type(self.model).__name__.lower())
         variant = run.variant or getattr(self.model, "default_variant", "default")
-        seed = int(cfg.seed_everything) if cfg.seed_everything not in (None, True, False) else 0
+        # (1 == True in Python, so test the type: a bool or None means "no explicit seed")
+        seed = 0 if cfg.seed_everything is None or isinstance(cfg.seed_everything, bool) else int(cfg.seed_everything)
         run_dir = Path(run.dir) if run.dir else Path(run.root) / run.suite / run.task / f"{model_name}-{variant}" / f"seed{seed}"
         return {"suite": run.suite, "task": run.task, "model": model_name, "variant": variant, "seed": seed, "dir": run_dir}
 

@@ -23,7 +23,9 @@ def make_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.
 
 def train_and_evaluate(forget_gate: bool, max_steps: int) -> float:
     """Train with AdamW on fresh batches; stop early once a held-out check set is solved; return the
-    accuracy on a separate test set. Deterministic (fixed seeds); about 350 steps when it learns."""
+    accuracy on a separate test set. Deterministic (fixed seeds): with seed 0 it is solved after 350 steps
+    (about 40 s on 2 cores). Other seeds can take longer: at this size the jump from chance to solved comes
+    after a plateau whose length varies with the initialisation."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = SequenceClassifier(
@@ -32,7 +34,7 @@ def train_and_evaluate(forget_gate: bool, max_steps: int) -> float:
         HGRN(32, 2, mode="causal", gate_init="chrono", max_timescale=NOISE, forget_gate=forget_gate),
         ClassificationHead(32, CLASSES, pool="last"),
     )
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
     check_tokens, check_labels = make_batch(256, torch.Generator().manual_seed(1))
     test_tokens, test_labels = make_batch(512, torch.Generator().manual_seed(2))
 
