@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from harness.identity import RecordedModelMixin
 from harness.optim import cosine_with_warmup, parameter_groups
 from models import (
     HGRN, ClassificationHead, PixelEmbedding, RetrievalHead, RetrievalModel, SequenceClassifier, TokenEmbedding,
@@ -23,7 +24,7 @@ from models import (
 SPLITS = ("train", "val", "test")
 
 
-class SequenceClassificationTask(L.LightningModule):
+class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     """Embedding -> HGRN or Transformer -> pooled linear head, trained with AdamW and cosine warmup.
 
     Backbone args: ``backbone`` (``hgrn`` | ``transformer``), ``d_model``, ``n_layers``, ``norm``
@@ -75,19 +76,10 @@ class SequenceClassificationTask(L.LightningModule):
 
     # -- identity used by run records -----------------------------------------------------------------
     @property
-    def model_name(self) -> str:
-        return self.hparams.backbone
-
-    @property
     def default_variant(self) -> str:
         if self.hparams.backbone != "hgrn":
             return "default"
         return self.hparams.lower_bound + ("" if self.hparams.complex else "-real")
-
-    def lower_bounds(self) -> torch.Tensor | None:
-        """(L, D) forget-gate lower bounds of an HGRN backbone, None for the Transformer."""
-        backbone = getattr(self.net, "backbone", None)
-        return backbone.lower_bounds() if isinstance(backbone, HGRN) else None
 
     # -- construction --------------------------------------------------------------------------------
     def _data_fields_known(self) -> bool:

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from harness.identity import RecordedModelMixin
 from harness.optim import parameter_groups
 from models import HGRN, ClassificationHead, PatchEmbedding, SequenceClassifier, Transformer, hgrn_deit
 from models.deit import DEIT_WIDTHS
@@ -35,7 +36,7 @@ def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothin
     return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
-class ImageClassificationTask(L.LightningModule):
+class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     """Patch embedding -> HGRN or Transformer -> mean pool -> linear head, on (images, targets) batches.
 
     Network: ``backbone`` (``hgrn`` | ``transformer``); ``size`` (``tiny`` 192 wide | ``small`` 384 wide) or
@@ -91,10 +92,6 @@ class ImageClassificationTask(L.LightningModule):
 
     # -- identity used by run records -----------------------------------------------------------------
     @property
-    def model_name(self) -> str:
-        return self.hparams.backbone
-
-    @property
     def default_variant(self) -> str:
         hp = self.hparams
         shape = f"deit-{hp.size}" if hp.width is None else f"w{hp.width}"
@@ -102,11 +99,6 @@ class ImageClassificationTask(L.LightningModule):
         if hp.backbone == "hgrn" and hp.lower_bound != "cumsoftmax":
             shape += f"-{hp.lower_bound}"
         return shape
-
-    def lower_bounds(self) -> torch.Tensor | None:
-        """(L, D) forget-gate lower bounds of an HGRN backbone, None for the Transformer."""
-        backbone = getattr(self.net, "backbone", None)
-        return backbone.lower_bounds() if isinstance(backbone, HGRN) else None
 
     # -- construction --------------------------------------------------------------------------------
     @property
