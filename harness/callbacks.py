@@ -36,13 +36,15 @@ class FiniteLossGuard(L.Callback):
 
 
 class FailureRecorder(L.Callback):
-    """On any exception during a run, mark its record ``failed`` with the reason (metrics so far kept)."""
+    """On an exception during a run, mark its record ``failed`` with the reason (metrics so far kept).
+
+    Ctrl-C is not a failure: the record stays ``running``, so ``run_all.py`` resumes the run next time."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if trainer.global_rank != 0:
+        if trainer.global_rank != 0 or isinstance(exception, KeyboardInterrupt):
             return
         record = read_record(self.run_dir)
         if record is None:
