@@ -110,9 +110,10 @@ class HarnessCLI(LightningCLI):
             record["note"] = "no checkpoint was written (e.g. fast_dev_run); both test numbers use the final weights"
         metrics["test_acc_at_best_val"] = self._test(best)
         metrics["test_acc_last"] = self._test(last)
-        bounds = getattr(self.model, "lower_bounds", None)
-        if callable(bounds) and bounds() is not None:
-            record["lower_bounds"] = bounds().tolist()  # of the last weights, which _test(last) restored
+        reader = getattr(self.model, "lower_bounds", None)
+        bounds = reader() if callable(reader) else None
+        if bounds is not None:
+            record["lower_bounds"] = bounds.tolist()  # of the last weights, which _test(last) restored
         metrics["wall_time_s"] += time.monotonic() - self._start
         record["status"] = "complete"
         record["checkpoints"] = {"best": best, "last": last}
