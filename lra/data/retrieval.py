@@ -26,13 +26,12 @@ from lra.data.collate import PairCollate
 from lra.data.corpus import PairDataset, TokenCorpus
 from lra.data.errors import MalformedDataError, SkipLog
 from lra.data.paths import require
-from lra.data.tokenizers import BYTE_VOCAB_SIZE, ByteTokenizer, CharTokenizer
+from lra.data.tokenizers import ByteTokenizer, CharTokenizer, TokenizedText
 from lra.data.tsv import iter_lines
 from lra.data.vocab import Vocabulary
 
 FOLDER = "tsv_data"
 FILES = {"train": "new_aan_pairs.train.tsv", "val": "new_aan_pairs.eval.tsv", "test": "new_aan_pairs.test.tsv"}
-TOKENIZERS = ("byte", "char")
 
 
 def iter_pairs(path: Path) -> Iterator[tuple[int, str, str]]:
@@ -51,7 +50,7 @@ def iter_pairs(path: Path) -> Iterator[tuple[int, str, str]]:
         yield int(value), fields[3], fields[4]
 
 
-class RetrievalDataModule(LRADataModule):
+class RetrievalDataModule(TokenizedText, LRADataModule):
     """AAN (2 classes). Batches: ``{"x1": (B, T1) long, "x2": (B, T2) long, "lengths1": (B,),
     "lengths2": (B,), "y": (B,)}``; each document is padded to its own longest in the batch.
 
@@ -82,18 +81,10 @@ class RetrievalDataModule(LRADataModule):
     ) -> None:
         super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
         self.save_hyperparameters()
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-        self.tokenizer = tokenizer
-        self.max_length = int(max_length)
-        self.min_freq = int(min_freq)
+        self._set_tokenizer(tokenizer, max_length, min_freq)
 
     def split_path(self, split: str) -> Path:
         return self.root / FOLDER / FILES[split]
-
-    @property
-    def vocab_size(self) -> int:
-        return BYTE_VOCAB_SIZE if self.tokenizer == "byte" else len(self.vocab)
 
     @cached_property
     def vocab(self) -> Vocabulary | None:

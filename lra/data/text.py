@@ -33,12 +33,11 @@ from lra.data.collate import SequenceCollate
 from lra.data.corpus import SequenceDataset, TokenCorpus
 from lra.data.errors import MalformedDataError, MissingDataError, SkipLog
 from lra.data.paths import prepare_command
-from lra.data.tokenizers import BYTE_VOCAB_SIZE, ByteTokenizer, CharTokenizer
+from lra.data.tokenizers import ByteTokenizer, CharTokenizer, TokenizedText
 from lra.data.vocab import Vocabulary
 
 FOLDER = "imdb"
 _LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
-TOKENIZERS = ("byte", "char")
 
 
 def _natural(p: Path) -> tuple:
@@ -100,7 +99,7 @@ def iter_reviews(kind: str, paths: list[Path]) -> Iterator[tuple[str, int, str]]
             yield str(text), label, f"{path}:{i + first_line}"
 
 
-class TextDataModule(LRADataModule):
+class TextDataModule(TokenizedText, LRADataModule):
     """IMDB (2 classes). Batches: ``{"x": (B, T) long, "lengths": (B,), "y": (B,)}``.
 
     Args (beyond :class:`LRADataModule`):
@@ -132,15 +131,7 @@ class TextDataModule(LRADataModule):
     ) -> None:
         super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
         self.save_hyperparameters()
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-        self.tokenizer = tokenizer
-        self.max_length = int(max_length)
-        self.min_freq = int(min_freq)
-
-    @property
-    def vocab_size(self) -> int:
-        return BYTE_VOCAB_SIZE if self.tokenizer == "byte" else len(self.vocab)
+        self._set_tokenizer(tokenizer, max_length, min_freq)
 
     @property
     def vocab(self) -> Vocabulary | None:

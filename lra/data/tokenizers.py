@@ -101,3 +101,23 @@ def encode_listops(source: str, append_eos: bool = True) -> tuple[np.ndarray, in
     if append_eos:
         ids = np.append(ids, np.uint8(EOS))
     return ids.astype(np.uint8, copy=False), unknown
+
+
+TOKENIZERS = ("byte", "char")
+
+
+class TokenizedText:
+    """Tokenizer options shared by the Text and Retrieval DataModules (which provide ``vocab``)."""
+
+    tokenizer: str
+
+    def _set_tokenizer(self, tokenizer: str, max_length: int, min_freq: int) -> None:
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.min_freq = int(min_freq)
+
+    @property
+    def vocab_size(self) -> int:
+        return BYTE_VOCAB_SIZE if self.tokenizer == "byte" else len(self.vocab)
