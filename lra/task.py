@@ -30,7 +30,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     Backbone args: ``backbone`` (``hgrn`` | ``transformer``), ``d_model``, ``n_layers``, ``norm``
     (``layer`` | ``batch``; use ``--trainer.sync_batchnorm true`` for the paper's "synbatch"), ``dropout``.
     HGRN only: ``mode`` (``causal`` | ``bidirectional`` | ``2d``), ``glu_ratio``, ``lower_bound``
-    (schedule), ``complex``, ``gate_init``. Transformer only: ``n_heads``, ``ffn_ratio``.
+    (schedule), ``complex``, ``gate_init``, ``forget_mode`` (``data``: the paper's gate; ``bound``: the lower bound
+    alone, data-independent; ``none``: no forget gate). Transformer only: ``n_heads``, ``ffn_ratio``.
     Encoder: ``encoder`` (``token`` | ``pixel``), ``positional`` (sinusoidal), ``embedding_dropout``.
     Optimisation: ``lr``, ``weight_decay``, ``warmup_steps``, ``total_steps``, ``min_lr_ratio``, ``betas``.
     Data-derived (filled from the DataModule when None): ``num_classes``, ``vocab_size``, ``pad_index``,
@@ -49,6 +50,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         lower_bound: str = "cumsoftmax",
         complex: bool = True,
         gate_init: Literal["default", "chrono"] = "default",
+        forget_mode: Literal["data", "bound", "none"] = "data",
         n_heads: int = 4,
         ffn_ratio: float = 2.0,
         encoder: Literal["token", "pixel"] = "token",
@@ -79,7 +81,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     def default_variant(self) -> str:
         if self.hparams.backbone != "hgrn":
             return "default"
-        return self.hparams.lower_bound + ("" if self.hparams.complex else "-real")
+        hp = self.hparams
+        gate = "" if hp.forget_mode == "data" else f"-gate-{hp.forget_mode}"
+        return hp.lower_bound + gate + ("" if hp.complex else "-real")
 
     # -- construction --------------------------------------------------------------------------------
     def _data_fields_known(self) -> bool:
@@ -117,7 +121,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         hp = self.hparams
         if hp.backbone == "hgrn":
             return HGRN(hp.d_model, hp.n_layers, mode=hp.mode, glu_ratio=hp.glu_ratio, norm=hp.norm, dropout=hp.dropout,
-                        lower_bound=hp.lower_bound, complex=hp.complex, gate_init=hp.gate_init)
+                        lower_bound=hp.lower_bound, complex=hp.complex, gate_init=hp.gate_init,
+                        forget_mode=hp.forget_mode)
         return Transformer(hp.d_model, hp.n_layers, n_heads=hp.n_heads, ffn_ratio=hp.ffn_ratio, norm=hp.norm,
                            dropout=hp.dropout)
 

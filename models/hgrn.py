@@ -22,7 +22,7 @@ class HGRN(nn.Module):
         norm: ``layer`` or ``batch`` inside the blocks; final_norm: the same kind after the stack, or not.
         dropout: on each sub-layer's output before the residual add. drop_path: maximum stochastic depth.
         lower_bound: schedule name (``cumsoftmax`` is the paper's). complex: complex (default) or real HGRU.
-        forget_gate, gate_init, max_timescale: passed to every HGRU (see models/hgru.py).
+        forget_mode, gate_init, max_timescale: passed to every HGRU (see models/hgru.py).
     """
 
     def __init__(
@@ -38,7 +38,7 @@ class HGRN(nn.Module):
         drop_path: float = 0.0,
         lower_bound: str = "cumsoftmax",
         complex: bool = True,
-        forget_gate: bool = True,
+        forget_mode: str = "data",
         gate_init: str = "default",
         max_timescale: float = 1024.0,
     ) -> None:
@@ -48,7 +48,7 @@ class HGRN(nn.Module):
         rates = drop_path_rates(drop_path, n_layers)
         self.mixers = nn.ModuleList(
             PreNormResidual(
-                HGRU(d_model, mode, complex, forget_gate=forget_gate, gate_init=gate_init, max_timescale=max_timescale),
+                HGRU(d_model, mode, complex, forget_mode=forget_mode, gate_init=gate_init, max_timescale=max_timescale),
                 d_model, norm, dropout, rates[k],
             )
             for k in range(n_layers)

@@ -24,6 +24,9 @@ from kernels import hgrn_scan, hgrn_scan_bidirectional
 
 MODES = ("causal", "bidirectional", "2d")
 GATE_INITS = ("default", "chrono")
+# forget-gate forms: the paper's input-dependent gate, the lower bound alone (data-independent, as in LRU;
+# the paper's "only lower bound" ablation), and no forget gate at all (no memory)
+FORGET_MODES = ("data", "bound", "none")
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -57,11 +60,13 @@ class HGRU(nn.Module):
         mode: str = "causal",
         complex: bool = True,
         bias: bool = True,
-        forget_gate: bool = True,
+        forget_mode: str = "data",
         gate_init: str = "default",
         max_timescale: float = 1024.0,
     ) -> None:
-        """``forget_gate=False`` forces lambda = 0 (no memory: h_t = c_t), an ablation.
+        """``forget_mode``: ``data`` (the paper: lambda_t = gamma + (1 - gamma) * sigmoid(W_l x_t)), ``bound``
+        (lambda = gamma, this layer's lower bound alone: a data-independent gate; no ``lambda_proj``) or ``none``
+        (lambda = 0: no memory, h_t = c_t). The last two are the paper's forget-gate ablations.
 
         ``gate_init="chrono"`` sets the forget-gate bias to log U(1, max_timescale - 1) (Tallec and Ollivier,
         ICLR 2018), so some channels start with memories up to ``max_timescale`` steps; ``default`` is the
@@ -70,16 +75,21 @@ class HGRU(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown HGRU mode {mode!r}; choose one of {', '.join(MODES)}")
+        if forget_mode not in FORGET_MODES:
+            raise ValueError(f"unknown forget_mode {forget_mode!r}; choose one of {', '.join(FORGET_MODES)}")
         if gate_init not in GATE_INITS:
             raise ValueError(f"unknown gate_init {gate_init!r}; choose one of {', '.join(GATE_INITS)}")
-        self.d_model, self.mode, self.complex, self.forget_gate = d_model, mode, complex, forget_gate
+        self.d_model, self.mode, self.complex, self.forget_mode = d_model, mode, complex, forget_mode
         inner = 2 * d_model if complex else d_model
         self.input_proj = nn.Linear(d_model, inner, bias=bias)
-        self.lambda_proj = nn.Linear(d_model, d_model, bias=bias)
+        # only the input-dependent gate has a projection (an unused one would break DDP's gradient check)
+        self.lambda_proj = nn.Linear(d_model, d_model, bias=bias) if forget_mode == "data" else None
         self.gate = nn.Linear(d_model, inner, bias=bias)
         self.out_proj = nn.Linear(inner, d_model, bias=bias)
         self.norm = nn.LayerNorm(inner)
         if gate_init == "chrono":
+            if self.lambda_proj is None:
+                raise ValueError(f"gate_init='chrono' initialises the input-dependent gate; forget_mode={forget_mode!r} has none")
             if not bias:
                 raise ValueError("gate_init='chrono' sets the forget-gate bias; it needs bias=True")
             with torch.no_grad():
@@ -95,12 +105,17 @@ class HGRU(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The scan's input (1 - lam) * c (complex64 or fp32) and its log forget gate (fp32).
 
-        Without a forget gate the log gate is None: lambda = 0 and the state is the input itself."""
+        Without memory (``forget_mode="none"``, or ``bound`` with a bound of None) the log gate is None:
+        lambda = 0 and the state is the input itself."""
         c = _at_least_fp32(F.silu(self.input_proj(x)))
         if self.complex:
             c = torch.complex(c[..., 0::2], c[..., 1::2])
-        if not self.forget_gate:
+        if self.forget_mode == "none" or (self.forget_mode == "bound" and lower_bound is None):
             return c, None
+        if self.forget_mode == "bound":
+            gamma = _at_least_fp32(lower_bound.to(c.real.dtype))
+            log_lam = torch.log(gamma.clamp_min(_TINY)).expand(c.shape).contiguous()
+            return c * (1 - gamma), log_lam
         log_lam, one_minus_lam = forget_gate(self.lambda_proj(x), lower_bound)
         return c * one_minus_lam, log_lam
 
@@ -172,7 +187,7 @@ class HGRU(nn.Module):
         return self._output(h, x_t), h
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_gate={self.forget_gate}"
+        return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_mode={self.forget_mode!r}"
 
 
 def grid_shape(T: int, grid: tuple[int, int] | None) -> tuple[int, int]:

@@ -100,11 +100,40 @@ def test_padding_does_not_leak_into_true_positions(mode):
 
 def test_no_forget_gate_means_no_memory():
     torch.manual_seed(0)
-    m = HGRU(6, "causal", forget_gate=False).double()
+    m = HGRU(6, "causal", forget_mode="none").double()
     x = torch.randn(2, 20, 6, dtype=torch.float64)
     changed = x.clone()
     changed[:, :10] = torch.randn(2, 10, 6, dtype=torch.float64)
     assert torch.allclose(m(x)[:, 10:], m(changed)[:, 10:], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+def test_bound_only_gate_ignores_the_input(complex_):
+    """forget_mode='bound': lambda is the layer's lower bound alone, so the gate has no path from x."""
+    torch.manual_seed(0)
+    m = HGRU(6, "causal", complex=complex_, forget_mode="bound").double()
+    assert m.lambda_proj is None
+    gamma = (torch.rand(6, dtype=torch.float64) * 0.9).requires_grad_()
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)
+    u, log_lam = m._recurrence_inputs(x, gamma)
+    assert torch.allclose(log_lam, gamma.log().expand_as(log_lam), rtol=0, atol=1e-15)
+    assert log_lam.requires_grad  # through the (learnable) bound
+    # d(gate)/dx is zero: the only tensor that depends on x is the input term u
+    (grad,) = torch.autograd.grad(log_lam.sum(), x, allow_unused=True)
+    assert grad is None or torch.count_nonzero(grad) == 0
+    # and the recurrence equals an explicit loop with the constant gate gamma * e^{i theta}
+    c = torch.nn.functional.silu(m.input_proj(x))
+    if complex_:
+        c = torch.complex(c[..., 0::2], c[..., 1::2])
+        decay = torch.polar(gamma, m.theta_forward.double())
+    else:
+        decay = gamma
+    h, expected = torch.zeros_like(c[:, 0]), []
+    for t in range(x.shape[1]):
+        h = decay * h + (1 - gamma) * c[:, t]
+        expected.append(h)
+    expected = torch.stack(expected, 1)
+    assert torch.allclose(m(x, lower_bound=gamma), m._output(expected, x), rtol=1e-10, atol=1e-12)
 
 
 def test_chrono_init_spreads_timescales():
@@ -122,6 +151,8 @@ def test_errors_are_clear():
         m(torch.randn(1, 20, 6, dtype=torch.float64), grid=(4, 4))
     with pytest.raises(ValueError, match="not a square"):
         m(torch.randn(1, 20, 6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="unknown forget_mode 'always'"):
+        HGRU(4, forget_mode="always")
     with pytest.raises(ValueError, match="unknown HGRU mode 'sideways'"):
         HGRU(4, "sideways")
     with pytest.raises(ValueError, match="needs a causal HGRU"):
