@@ -1,14 +1,19 @@
-"""Callbacks every run gets: stop on a non-finite loss with a clear message, and record failures."""
+"""Callbacks every run gets: stop on a non-finite loss with a clear message, keep the record's progress and
+wall time up to date, and record failures."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import time
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from .records import RECORD_NAME, read_record, write_json_atomic
+from .checkpoints import last_checkpoint_callback
+from .records import RunRecord
+
+PROGRESS_EVERY_S = 30.0  # how often (at most) a long epoch writes its wall time into the record
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -18,15 +23,16 @@ class NonFiniteLossError(FloatingPointError):
 class FiniteLossGuard(L.Callback):
     """Stop at the first non-finite training loss, naming the step and the last good checkpoint.
 
-    Checkpoints are only written at validation time, so the newest ``last.ckpt`` predates the divergence."""
+    Checkpoints are only written at epoch ends and validations, so the newest ``last.ckpt`` predates the
+    divergence."""
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None or torch.isfinite(loss.detach()).all():
             return
         last = "none yet"
-        ckpt = getattr(trainer, "checkpoint_callback", None)
-        if ckpt is not None and getattr(ckpt, "last_model_path", ""):
+        ckpt = last_checkpoint_callback(trainer)
+        if ckpt is not None and ckpt.last_model_path:
             last = ckpt.last_model_path
         raise NonFiniteLossError(
             f"training loss became {float(loss.detach().float())} at step {trainer.global_step} "
@@ -35,27 +41,47 @@ class FiniteLossGuard(L.Callback):
         )
 
 
+class RecordProgress(L.Callback):
+    """Write epochs, steps and wall time so far into the running record after every training epoch (and every
+    ``PROGRESS_EVERY_S`` seconds within one), so that a killed run's time still counts after a resume."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self._last = time.monotonic()
+
+    def _write(self, trainer: L.Trainer) -> None:
+        if trainer.global_rank == 0 and not trainer.sanity_checking:
+            self.record.progress(trainer.current_epoch, trainer.global_step)
+        self._last = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if time.monotonic() - self._last > PROGRESS_EVERY_S:
+            self._write(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer)
+
+
 class FailureRecorder(L.Callback):
-    """On an exception during a run, mark its record ``failed`` with the reason (metrics so far kept).
+    """On an exception during a fit (or its closing tests), mark its record ``failed`` with the reason
+    (metrics so far kept). A complete record of an earlier fit is never replaced: see ``RunRecord``.
 
-    Ctrl-C is not a failure: the record stays ``running``, so ``run_all.py`` resumes the run next time."""
+    Ctrl-C and SIGTERM are not failures: the record stays ``running`` (with its wall time so far), so
+    ``run_all.py`` resumes the run next time. Commands other than fit (``validate``, ``test``) begin no record
+    and leave the folder's record alone."""
 
-    def __init__(self, run_dir: str | Path) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if trainer.global_rank != 0 or isinstance(exception, KeyboardInterrupt):
+        if trainer.global_rank != 0 or not self.record.begun:
             return
-        record = read_record(self.run_dir)
-        if record is None:
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            self.record.progress(trainer.current_epoch, trainer.global_step)
             return
-        record["status"] = "failed"
-        record["failure"] = f"{type(exception).__name__}: {exception}"
-        metrics = record.setdefault("metrics", {})
-        metrics["steps"] = trainer.global_step
-        metrics["epochs"] = trainer.current_epoch
-        metrics["params"] = sum(p.numel() for p in pl_module.parameters())
+        metrics: dict[str, Any] = {"steps": trainer.global_step, "epochs": trainer.current_epoch,
+                                   "params": sum(p.numel() for p in pl_module.parameters())}
         best = getattr(trainer.checkpoint_callback, "best_model_score", None)
         if best is not None and math.isfinite(float(best)):
             metrics["val_acc_best"] = float(best)
-        write_json_atomic(self.run_dir / RECORD_NAME, record)
+        self.record.fail(f"{type(exception).__name__}: {exception}", **metrics)

@@ -2,29 +2,40 @@
 
 Adds a ``run`` group to every config: ``--run.task`` (required), ``--run.suite`` (default ``adhoc``),
 ``--run.variant`` (default: the lower-bound schedule for HGRN, ``default`` otherwise), ``--run.root``
-(default ``runs``) and ``--run.dir`` (default ``<root>/<suite>/<task>/<model>-<variant>/seed<seed>``).
-After ``fit`` it tests the best-validation and the last checkpoints and writes ``record.json``.
+(default ``runs``), ``--run.dir`` (default ``<root>/<suite>/<task>/<model>-<variant>/seed<seed>``) and
+``--run.oversubscribe`` (allow more CPU processes than cores).
+Before anything is built, option values are checked (harness/checks.py); ``fit`` then locks the run folder
+(harness/lock.py), writes ``last.ckpt`` after every epoch besides the best-on-val checkpoint
+(harness/checkpoints.py), and after training tests both and completes ``record.json`` (harness/records.py).
 Resume a killed run with ``--ckpt_path last``.
 """
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from .callbacks import FailureRecorder, FiniteLossGuard
+from .callbacks import FailureRecorder, FiniteLossGuard, RecordProgress
+from .checkpoints import LastCheckpoint, best_checkpoint, last_checkpoint_callback
+from .checks import check_devices, check_option_ranges, check_task
+from .lock import RunLock
 from .logger import AppendingCSVLogger
-from .records import RECORD_NAME, new_record, read_record, write_json_atomic
+from .process import die_with_parent
+from .records import RunRecord, new_record
 
 
 def _uses_cuda(accelerator: Any) -> bool:
     import torch
 
     return torch.cuda.is_available() and accelerator in (None, "auto", "gpu", "cuda")
+
+
+def _launched_rank() -> int:
+    """This process's rank as the launcher set it in the environment (0 for the process a user started)."""
+    return max(int(os.environ.get(k, 0) or 0) for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 class HarnessCLI(LightningCLI):
@@ -36,6 +47,10 @@ class HarnessCLI(LightningCLI):
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
+        self.run_lock: RunLock | None = None
+        self.run_record: RunRecord | None = None
+        if int(os.environ.get("LOCAL_RANK", 0) or 0) > 0:
+            die_with_parent()  # a DDP rank started by rank 0 must not outlive it
         super().__init__(model_class, L.LightningDataModule, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -46,6 +61,17 @@ class HarnessCLI(LightningCLI):
         parser.add_argument("--run.variant", type=Optional[str], default=None, help="variant label in tables")
         parser.add_argument("--run.root", type=str, default="runs", help="folder that holds run folders")
         parser.add_argument("--run.dir", type=Optional[str], default=None, help="this run's folder (overrides root)")
+        parser.add_argument("--run.oversubscribe", type=bool, default=False,
+                            help="allow more CPU processes (--trainer.devices) than cores")
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self._subconfig()
+        check_option_ranges(cfg)
+        check_devices(self._as_dict(cfg.get("trainer")), bool(cfg.run.oversubscribe))
+
+    @staticmethod
+    def _as_dict(node: Any) -> dict[str, Any]:
+        return node.as_dict() if hasattr(node, "as_dict") else dict(node or {})
 
     # -- run identity -----------------------------------------------------------------------------
     def _subconfig(self):
@@ -62,17 +88,29 @@ class HarnessCLI(LightningCLI):
         return {"suite": run.suite, "task": run.task, "model": model_name, "variant": variant, "seed": seed, "dir": run_dir}
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        cfg = self._subconfig()
+        check_task(cfg.run.task, self.datamodule, getattr(cfg.get("data"), "class_path", None))
         ident = self._identity()
         self.run_dir = ident["dir"]
+        if self.subcommand in (None, "fit") and _launched_rank() == 0:
+            self.run_lock = RunLock(self.run_dir).acquire()  # before anything is written into the folder
+        try:
+            return self._instantiate_run_trainer(kwargs)
+        except BaseException:
+            self.release_lock()
+            raise
+
+    def _instantiate_run_trainer(self, kwargs: dict[str, Any]) -> L.Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_record = RunRecord(self.run_dir)
         extra = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
+        checkpoints = self.run_dir / "checkpoints"
         extra += [
-            ModelCheckpoint(
-                dirpath=self.run_dir / "checkpoints", filename="best-epoch{epoch}-step{step}", monitor="val_acc",
-                mode="max", save_last=True, auto_insert_metric_name=False,
-            ),
+            best_checkpoint(checkpoints),
+            LastCheckpoint(checkpoints),  # after the best one: its saved state then holds this epoch's best
             FiniteLossGuard(),
-            FailureRecorder(self.run_dir),
+            RecordProgress(self.run_record),
+            FailureRecorder(self.run_record),
         ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         trainer_config["default_root_dir"] = str(self.run_dir)
@@ -88,18 +126,15 @@ class HarnessCLI(LightningCLI):
         ident = self._identity()
         config = self._subconfig().clone().as_dict()
         record = new_record(ident["suite"], ident["task"], ident["model"], ident["variant"], ident["seed"], config)
-        previous = read_record(self.run_dir)
-        if previous is not None:  # a resumed run keeps the time it already spent
-            record["metrics"]["wall_time_s"] = float(previous.get("metrics", {}).get("wall_time_s") or 0.0)
-        self._start = time.monotonic()
+        # a resumed run keeps the time it already spent, including a killed process's (see RunRecord)
+        resume = self._subconfig().get("ckpt_path") is not None
+        self.run_record.begin(record, resume=resume, writer=self.trainer.global_rank == 0)
         self._record = record
-        if self.trainer.global_rank == 0:
-            write_json_atomic(self.run_dir / RECORD_NAME, record)
 
     def after_fit(self) -> None:
         trainer, record = self.trainer, self._record
-        ckpt = trainer.checkpoint_callback
-        best, last = (ckpt.best_model_path or None), (ckpt.last_model_path or None)
+        ckpt, last_ckpt = trainer.checkpoint_callback, last_checkpoint_callback(trainer)
+        best, last = (ckpt.best_model_path or None), ((last_ckpt.last_model_path if last_ckpt else "") or None)
         metrics = record["metrics"]
         metrics["epochs"] = trainer.current_epoch
         metrics["steps"] = trainer.global_step
@@ -114,13 +149,23 @@ class HarnessCLI(LightningCLI):
         bounds = reader() if callable(reader) else None
         if bounds is not None:
             record["lower_bounds"] = bounds.tolist()  # of the last weights, which _test(last) restored
-        metrics["wall_time_s"] += time.monotonic() - self._start
-        record["status"] = "complete"
         record["checkpoints"] = {"best": best, "last": last}
+        path = self.run_record.complete()
         if trainer.global_rank == 0:
-            write_json_atomic(self.run_dir / RECORD_NAME, record)
-            print(f"run record: {self.run_dir / RECORD_NAME} (test acc at best val {metrics['test_acc_at_best_val']:.4f})")
+            print(f"run record: {path} (test acc at best val {metrics['test_acc_at_best_val']:.4f})")
 
     def _test(self, ckpt_path: str | None) -> float:
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, verbose=False)
         return float(results[0]["test_acc"])
+
+    # -- the run-folder lock lasts as long as the subcommand -------------------------------------------
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        finally:
+            self.release_lock()
+
+    def release_lock(self) -> None:
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,84 @@ def new_record(suite: str, task: str, model: str, variant: str, seed: int, confi
         "history": "metrics.csv",
         "versions": versions(),
     }
+
+
+def failed_record_name(now: float | None = None) -> str:
+    """``record.failed-<UTC time>.json``: where a failure goes when a complete record must be kept."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    return f"record.failed-{stamp}.json"
+
+
+class RunRecord:
+    """The record of one ``fit`` and the rules for writing it.
+
+    - ``begin`` writes a ``running`` record, except over a ``complete`` one: a later command (a resume
+      that extends training, or a rerun by mistake) must not destroy a finished result before it has one
+      of its own. Then the complete record stays until this fit completes, and a failure of this fit goes
+      beside it as ``record.failed-<time>.json``.
+    - Wall time accumulates over resumes (``resume=True``) and is written at every ``progress`` call, so the
+      time of a killed process counts in the final record (up to its last progress write).
+    - Only the writing process (global rank 0) touches the files.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.run_dir = Path(run_dir)
+        self.data: dict[str, Any] | None = None
+        self.keep_complete = False
+        self.writer = True
+        self._base = 0.0
+        self._start = 0.0
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / RECORD_NAME
+
+    @property
+    def begun(self) -> bool:
+        return self.data is not None
+
+    def begin(self, record: dict[str, Any], resume: bool, writer: bool = True) -> None:
+        previous = read_record(self.run_dir)
+        self.keep_complete = previous is not None and previous.get("status") == "complete"
+        self._base = float((previous or {}).get("metrics", {}).get("wall_time_s") or 0.0) if resume else 0.0
+        self._start = time.monotonic()
+        self.writer = writer
+        self.data = record
+        record["metrics"]["wall_time_s"] = self._base
+        self._write(self.path)
+
+    def wall_time(self) -> float:
+        return self._base + time.monotonic() - self._start
+
+    def progress(self, epochs: int, steps: int) -> None:
+        """Note the progress and the wall time so far (a killed run keeps them)."""
+        if self.data is None:
+            return
+        metrics = self.data["metrics"]
+        metrics["epochs"], metrics["steps"], metrics["wall_time_s"] = int(epochs), int(steps), self.wall_time()
+        self._write(self.path)
+
+    def complete(self) -> Path:
+        assert self.data is not None, "begin() first"
+        self.data["status"] = "complete"
+        self.data["metrics"]["wall_time_s"] = self.wall_time()
+        self.keep_complete = False  # this record now replaces the older complete one
+        self._write(self.path)
+        return self.path
+
+    def fail(self, reason: str, **metrics: Any) -> Path | None:
+        """Mark the record ``failed``; returns the file written (None when nothing was begun)."""
+        if self.data is None:
+            return None
+        self.data["status"] = "failed"
+        self.data["failure"] = reason
+        self.data["metrics"].update(metrics)
+        self.data["metrics"]["wall_time_s"] = self.wall_time()
+        path = self.run_dir / failed_record_name() if self.keep_complete else self.path
+        if self.writer:
+            write_json_atomic(path, self.data)
+        return path
+
+    def _write(self, path: Path) -> None:
+        if self.writer and not (self.keep_complete and path == self.path):
+            write_json_atomic(path, self.data)

@@ -1,36 +1,26 @@
-"""``python -m vision fit|validate|test --config vision/configs/<name>.yaml`` (LightningCLI via the harness)."""
+"""``python -m vision fit|validate|test --config vision/configs/<name>.yaml`` (LightningCLI via the harness).
+
+Data and option errors print one paragraph; ``--debug`` or ``HGRN_DEBUG=1`` shows the traceback."""
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import Any
 
 from harness.cli import HarnessCLI
+from harness.errors import run_main
 from vision.task import ImageClassificationTask
 
 TASKS = ("cifar10", "cifar100", "imagenet")
 
-
-class VisionCLI(HarnessCLI):
-    """HarnessCLI that also refuses a ``--run.task`` naming another dataset than the DataModule reads, so a
-    run record never files CIFAR-100 numbers under CIFAR-10."""
-
-    def before_instantiate_classes(self) -> None:
-        cfg = self.config[self.subcommand] if self.subcommand else self.config
-        data = cfg.get("data")
-        class_path = getattr(data, "class_path", None) if data is not None else None
-        if not class_path:
-            return
-        module, _, name = class_path.rpartition(".")
-        data_task = getattr(getattr(importlib.import_module(module), name, None), "task", None)
-        if data_task and data_task != cfg.run.task:
-            raise ValueError(f"run.task is {cfg.run.task!r} but {class_path} reads {data_task!r}; "
-                             f"set --run.task {data_task} or choose the matching DataModule")
+# The harness refuses a --run.task that names another dataset than the DataModule reads (harness/checks.py),
+# so a run record never files CIFAR-100 numbers under CIFAR-10.
+VisionCLI = HarnessCLI
 
 
-def main(args: list[str] | None = None, **kwargs: Any) -> VisionCLI:
+def main(args: list[str] | None = None, **kwargs: Any) -> HarnessCLI:
     """Run the CLI on ``args`` (None: sys.argv); returns it for in-process callers such as tests."""
-    return VisionCLI(ImageClassificationTask, TASKS, args=args, **kwargs)
+    return HarnessCLI(ImageClassificationTask, TASKS, args=args, **kwargs)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))
