@@ -9,8 +9,10 @@ Suites are YAML files in results/suites/ (or any path given to --suite). Every r
 same command line a user would type (``python -m lra fit --config ...``) in a subprocess, with its own run
 folder ``runs/<suite>/<task>/<model>-<variant>/seed<k>``. A run whose record.json says ``complete`` is
 skipped, a run left ``running`` by a killed invocation resumes from its last checkpoint, and a ``failed``
-run is reported and skipped unless --retry-failed. At the end ``python -m results --suite NAME`` builds the
-tables and plots in results/<suite>/.
+run is reported and skipped unless --retry-failed. A run whose folder is locked by a live trainer (another
+invocation, or a command typed by hand) is never started a second time. Each run's process dies with this one
+(Linux: PR_SET_PDEATHSIG), so killing the suite, even with kill -9, leaves no trainer behind. At the end
+``python -m results --suite NAME`` builds the tables and plots in results/<suite>/.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +30,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the harness, also when this script is started from another folder
+from harness.lock import lock_holder  # noqa: E402
+from harness.process import die_with_parent  # noqa: E402
+
 SUITES_DIR = ROOT / "results" / "suites"
 REQUIRED_RUN_KEYS = ("task", "entry", "config", "model", "variant")
 
@@ -144,10 +151,16 @@ def run_suite(args: argparse.Namespace) -> int:
             print(f"skip {run.name}: {status}")
         else:
             todo.append((run, status))
-    failures = []
+    failures, busy = [], []
     start = time.monotonic()
     for k, (run, status) in enumerate(todo):
         run_dir = run.run_dir(runs_root)
+        holder = lock_holder(run_dir)
+        if holder is not None:  # checked right before starting: a trainer may have taken it meanwhile
+            busy.append(run.name)
+            print(f"skip {run.name}: its folder is in use by process {holder.get('pid', '?')} on host "
+                  f"{holder.get('host', '?')}; run the suite again when that process has finished", flush=True)
+            continue
         resume = status in ("running", "failed") and (run_dir / "checkpoints" / "last.ckpt").exists()
         elapsed = time.monotonic() - start
         eta = f", about {format_seconds(elapsed / k * (len(todo) - k))} left" if k else ""
@@ -157,7 +170,8 @@ def run_suite(args: argparse.Namespace) -> int:
         log_path = run_dir / "run.log"
         with open(log_path, "a") as log:
             done = subprocess.run(run.command(runs_root, resume, args.devices), cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                  preexec_fn=die_with_parent)  # the run dies with this process
         final = record_status(run_dir)
         if done.returncode != 0 or final != "complete":
             failures.append(run.name)
@@ -167,14 +181,15 @@ def run_suite(args: argparse.Namespace) -> int:
             metrics = json.loads((run_dir / "record.json").read_text())["metrics"]
             print(f"    test acc {metrics['test_acc_at_best_val']:.3f} (at best val {metrics['val_acc_best']:.3f}), "
                   f"{metrics['wall_time_s']:.0f} s", flush=True)
-    print(f"{len(todo) - len(failures)} run(s) done, {len(failures)} failed, {len(runs) - len(todo)} skipped "
+    print(f"{len(todo) - len(failures) - len(busy)} run(s) done, {len(failures)} failed, "
+          f"{len(runs) - len(todo) + len(busy)} skipped ({len(busy)} in use elsewhere) "
           f"in {format_seconds(time.monotonic() - start)}")
     if not args.no_aggregate and args.index is None:
         out = Path(args.results_root) / suite
         subprocess.run([sys.executable, "-m", "results", "--suite", suite, "--runs", str(runs_root / suite), "--out", str(out),
                         "--allow-unreadable"], cwd=ROOT, check=False)
         print(f"tables and plots: {out}/README.md")
-    return 1 if failures else 0
+    return 1 if failures or busy else 0
 
 
 def write_slurm(args: argparse.Namespace, n_runs: int) -> None:
@@ -222,4 +237,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (e.g. from a scheduler) ends this process normally; the kernel then stops the running child
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.exit(main())

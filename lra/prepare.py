@@ -156,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = resolve_root(args.root)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _log(f"FAILED: cannot create the data root {root} ({err.strerror or err}); choose a writable folder with "
+             f"--root or ${ENV_VAR}")
+        return 1
     tasks = list(TASKS) if args.task == "all" else [args.task]
     status: dict[str, str] = {}
     code = 0
@@ -169,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             status[task] = "needs manual step"
             code = max(code, 2) if code != 1 else 1
             _log(f"{task}: NOT READY: {err}")
+        except PermissionError as err:
+            status[task] = f"failed: {err}"
+            code = 1
+            where = err.filename or root
+            _log(f"{task}: FAILED: cannot write {where} ({err.strerror or err}): the data root {root} is read-only "
+                 f"here; choose a writable folder with --root or ${ENV_VAR} (data already there is used as it is)")
         except (OSError, ValueError, RuntimeError) as err:
             status[task] = f"failed: {err}"
             code = 1

@@ -11,11 +11,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from harness.distributed import eval_sampler
+from lra.data.cache import resolve_cache_dir
 from lra.data.paths import prepare_command, resolve_root
 from lra.data.samplers import EpochShuffleSampler
 
 SPLITS = ("train", "val", "test")
-_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
+# fit includes the test split: the run tests its checkpoints right after training, so a missing or empty test
+# file must stop it before the first step, not after the last epoch
+_STAGE_SPLITS = {"fit": SPLITS, "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
 
 
 class LRADataModule(L.LightningDataModule):
@@ -29,7 +33,12 @@ class LRADataModule(L.LightningDataModule):
             order is shuffled per epoch from the run's torch seed (``seed_everything``) and the
             epoch number, so a resumed run sees the same order as an uninterrupted one.
         limit_train, limit_val, limit_test: keep only the first N examples of a split.
-        cache_dir: where encoded arrays and vocabularies are cached (default ``<root>/.cache``).
+        cache_dir: where encoded arrays and vocabularies are cached (default ``<root>/.cache``; a user
+            cache folder, with a warning, when the root cannot be written).
+
+    ``prepare_data`` (run by Lightning once per node, before ``setup``) reads the data and builds the caches;
+    ``setup`` then loads them on every process and checks that every split of the stage has examples.
+    Under DDP the evaluation loaders cover each example exactly once (harness/distributed.py).
     """
 
     task: ClassVar[str] = ""
@@ -48,12 +57,16 @@ class LRADataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for split, limit in (("train", limit_train), ("val", limit_val), ("test", limit_test)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"limit_{split} must be >= 1 (or None for the whole split), got {limit}")
         self.root: Path = resolve_root(root)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
         self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".cache"
+        self._cache_dir_arg = cache_dir
+        self._cache_dir: Path | None = None
         self.datasets: dict[str, Dataset] = {}
         self.skipped: dict[str, dict[str, int]] = {}  # split -> reason -> count
 
@@ -71,9 +84,28 @@ class LRADataModule(L.LightningDataModule):
     def prepare_hint(self) -> str:
         return prepare_command(self.task, self.root)
 
-    def setup(self, stage: str | None = None) -> None:
-        for split in _STAGE_SPLITS.get(stage, SPLITS):
+    @property
+    def cache_dir(self) -> Path:
+        """Resolved on first use (it probes whether the data root is writable)."""
+        if self._cache_dir is None:
+            self._cache_dir = resolve_cache_dir(self.root, self._cache_dir_arg)
+        return self._cache_dir
+
+    def _stage_splits(self, stage: str | None) -> tuple[str, ...]:
+        return _STAGE_SPLITS.get(stage, SPLITS)
+
+    def prepare_data(self) -> None:
+        # Lightning runs this on one process per node before setup: caches are built once, not per rank
+        trainer = self.trainer
+        fn = trainer.state.fn if trainer is not None else None  # "fit", "validate", "test" or "predict"
+        for split in self._stage_splits(fn.value if fn is not None else None):
             self.dataset(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in self._stage_splits(stage):
+            if len(self.dataset(split)) == 0:
+                raise ValueError(f"the {split} split of {self.task} under {self.root} has no examples; "
+                                 f"make the data again with `{self.prepare_hint}`")
 
     def dataset(self, split: str) -> Dataset:
         """The dataset of one split (built on first use, with its ``limit_*`` applied)."""
@@ -90,7 +122,7 @@ class LRADataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)
         # torch.initial_seed() is the seed_everything seed: the order depends on it and the epoch.
-        sampler = EpochShuffleSampler(len(ds), torch.initial_seed()) if shuffle else None
+        sampler = EpochShuffleSampler(len(ds), torch.initial_seed()) if shuffle else eval_sampler(ds)
         return DataLoader(
             ds,
             batch_size=self.batch_size,

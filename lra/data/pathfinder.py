@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from lra.data.base import LRADataModule
-from lra.data.cache import ArrayCache, cache_key, fingerprint
+from lra.data.cache import ArrayCache, cache_key, fingerprint, stat_digest
 from lra.data.collate import PIXEL_SCALES, ImageCollate
 from lra.data.errors import MalformedDataError, MissingDataError, SkipLog
 from lra.data.paths import prepare_command, require
@@ -190,10 +190,12 @@ class PathfinderDataModule(LRADataModule):
         require(self.folder / "metadata", task, self.root, extra=extra)
         skips = SkipLog()
         meta_files = sorted((self.folder / "metadata").glob("*.npy"))
-        key = cache_key(task="pathfinder", source=fingerprint(meta_files), resolution=self.resolution)
+        paths, labels = read_metadata(self.folder, skips)
+        # the key covers every listed image (size and mtime), so a replaced or repaired PNG is decoded again
+        key = cache_key(task="pathfinder", source=fingerprint(meta_files), images=stat_digest(paths),
+                        resolution=self.resolution)
         cache = ArrayCache(self.cache_dir / "pathfinder", f"{self.resolution}-{self.difficulty}", key)
         if not cache.exists():
-            paths, labels = read_metadata(self.folder, skips)
             self._decode_all(cache, paths, labels)
         arrays, meta = cache.load()  # type: ignore[misc]
         n, t = meta["n"], self.max_length

@@ -13,12 +13,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from harness.distributed import eval_sampler
+
 from ..mixing import MixCollate
 from ..transforms import IMAGENET_MEAN, IMAGENET_STD, Crop, eval_transform, train_transform
 from .paths import resolve_root
 
 SPLITS = ("train", "val", "test")
-_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+# fit includes the test split: the run tests its checkpoints right after training, so missing test files must
+# stop it before the first step, not after the last epoch
+_STAGE_SPLITS = {"fit": SPLITS, "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
 class TransformedSubset(Dataset):
@@ -92,6 +96,9 @@ class VisionDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        for split, limit in (("train", limit_train), ("val", limit_val), ("test", limit_test)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"data.limit_{split} must be >= 1 (or null for the whole split), got {limit}")
         self.root = resolve_root(root)
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
         self.image_size = int(image_size)
@@ -126,6 +133,9 @@ class VisionDataModule(L.LightningDataModule):
             if split == "train" and self.drop_last and len(indices) < self.batch_size:
                 raise ValueError(f"the {self.task} training split has {len(indices)} images, fewer than "
                                  f"data.batch_size {self.batch_size}: lower the batch size or set drop_last false")
+            if not indices:
+                raise ValueError(f"the {split} split of {self.task} under {self.root} has no images; "
+                                 "check the dataset folder")
             tf = self.train_tf if split == "train" else self.eval_tf
             self.datasets[split] = TransformedSubset(base, indices, tf)
 
@@ -141,8 +151,11 @@ class VisionDataModule(L.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         train = split == "train"
+        dataset = self.dataset(split)
+        # under DDP, evaluation covers every image exactly once (no padded duplicates)
+        sampler = None if train else eval_sampler(dataset)
         return DataLoader(
-            self.dataset(split), batch_size=self.batch_size, shuffle=train, drop_last=train and self.drop_last,
+            dataset, batch_size=self.batch_size, shuffle=train, sampler=sampler, drop_last=train and self.drop_last,
             num_workers=self.num_workers, collate_fn=self.collate(split), pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
         )
