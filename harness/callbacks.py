@@ -49,17 +49,17 @@ class RecordProgress(L.Callback):
         self.record = record
         self._last = time.monotonic()
 
-    def _write(self, trainer: L.Trainer) -> None:
+    def _write(self, trainer: L.Trainer, epochs_done: int) -> None:
         if trainer.global_rank == 0 and not trainer.sanity_checking:
-            self.record.progress(trainer.current_epoch, trainer.global_step)
+            self.record.progress(epochs_done, trainer.global_step)
         self._last = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if time.monotonic() - self._last > PROGRESS_EVERY_S:
-            self._write(trainer)
+            self._write(trainer, trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer)
+        self._write(trainer, trainer.current_epoch + 1)  # (the counter moves on after this hook)
 
 
 class FailureRecorder(L.Callback):

@@ -2,8 +2,8 @@
 
 Lightning's ``ModelCheckpoint(monitor=..., save_last=True)`` rewrites ``last.ckpt`` only when the monitored
 metric improves, so after an epoch without improvement "last" would silently be an older state. Here the
-best-on-val file and ``last.ckpt`` come from two separate callbacks: ``LastCheckpoint`` saves after every
-epoch (after validation when validation runs at the end of the epoch) and once more at the end of fit.
+best-on-val file and ``last.ckpt`` come from two separate callbacks: ``LastCheckpoint`` saves at the end of
+every training epoch (after that epoch's validation) and once more at the end of fit.
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ class LastCheckpoint(ModelCheckpoint):
     def _save_last_now(self, trainer: L.Trainer) -> None:
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
-    # After a validation (mid-epoch or at the end) and after every training epoch; the step check inside
-    # _should_skip_saving_checkpoint keeps it to one save when both happen at the same step.
+    # At the end of every training epoch: that hook runs after the epoch's validation and after the best-checkpoint
+    # callback (Lightning calls checkpoint callbacks last, in list order), so last.ckpt holds this epoch's best
+    # state too, and resuming from it continues exactly where the uninterrupted run would.
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_now(trainer)
+        pass
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._should_skip_saving_checkpoint(trainer):

@@ -74,28 +74,29 @@ def comparable(record: dict) -> dict:
 
 @pytest.mark.slow
 def test_last_is_the_final_weights_and_a_killed_run_resumes_to_the_same_record(listops_root, tmp_path):
-    # 4 steps per epoch; fit stops at step 6, inside epoch 2, so that epoch ends without a validation: the best
-    # checkpoint is epoch 1's and the final weights are 2 steps newer (the no-improvement case, made certain)
-    args = [*small(listops_root), "--trainer.max_epochs", "2", "--trainer.max_steps", "6"]
+    # 4 steps per epoch, validation after epoch 2 only: the final epoch cannot improve on the best (the
+    # no-improvement case, made certain), so the best checkpoint is epoch 2's and the final weights 4 steps newer.
+    # (Not max_steps: Lightning 2.6 resumes an iteration-based run from an end-of-epoch checkpoint as finished.)
+    args = [*small(listops_root), "--trainer.max_epochs", "3", "--trainer.check_val_every_n_epoch", "2"]
     straight = tmp_path / "straight"
     cli = run_cli(*args, "--run.dir", str(straight))
     record = read_record(straight)
     best, last = record["checkpoints"]["best"], record["checkpoints"]["last"]
-    assert Path(best).name == "best-epoch0-step4.ckpt" and Path(last).name == "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == record["metrics"]["steps"] == 6
+    assert Path(best).name == "best-epoch1-step8.ckpt" and Path(last).name == "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == record["metrics"]["steps"] == 12
     assert record["metrics"]["test_acc_last"] == pytest.approx(accuracy(last, cli.datamodule), abs=1e-6)
     assert record["metrics"]["test_acc_at_best_val"] == pytest.approx(accuracy(best, cli.datamodule), abs=1e-6)
 
-    # the same run, killed with SIGKILL at step 5 (after epoch 1's last.ckpt), then resumed with --ckpt_path last
+    # the same run, killed with SIGKILL at step 9 (after epoch 2's last.ckpt), then resumed with --ckpt_path last
     killed, flag = tmp_path / "killed", tmp_path / "paused"
     proc = subprocess.Popen(lra_command(*args, "--run.dir", str(killed), "--trainer.callbacks+=run_helpers.PauseAtStep",
-                                        "--trainer.callbacks.step", "5", "--trainer.callbacks.flag", str(flag)),
+                                        "--trainer.callbacks.step", "9", "--trainer.callbacks.flag", str(flag)),
                             cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
         while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert flag.exists(), proc.stderr.read()[-3000:] if proc.poll() is not None else "never reached step 5"
+        assert flag.exists(), proc.stderr.read()[-3000:] if proc.poll() is not None else "never reached step 9"
         # a second trainer on the busy folder stops at once, naming the holder
         start = time.monotonic()
         with pytest.raises(RunLockedError, match=rf"in use by process {proc.pid} on host"):
@@ -105,7 +106,7 @@ def test_last_is_the_final_weights_and_a_killed_run_resumes_to_the_same_record(l
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     before = read_record(killed)
-    assert before["status"] == "running" and before["metrics"]["epochs"] == 1 and before["metrics"]["wall_time_s"] > 0
+    assert before["status"] == "running" and before["metrics"]["epochs"] == 2 and before["metrics"]["wall_time_s"] > 0
     start = time.monotonic()
     run_cli(*args, "--run.dir", str(killed), "--ckpt_path", "last")
     resumed_for = time.monotonic() - start
