@@ -23,8 +23,7 @@ class NonFiniteLossError(FloatingPointError):
 class FiniteLossGuard(L.Callback):
     """Stop at the first non-finite training loss, naming the step and the last good checkpoint.
 
-    Checkpoints are only written at epoch ends and validations, so the newest ``last.ckpt`` predates the
-    divergence."""
+    ``last.ckpt`` is only written at the end of an epoch (and of fit), so the newest one predates the divergence."""
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs

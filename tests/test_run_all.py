@@ -1,6 +1,7 @@
 """run_all.py: suites expand into the expected runs, and a killed suite resumes without losing records."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import run_all  # noqa: E402
+from harness.lock import lock_holder  # noqa: E402
 
 
 def test_demo_dry_run_lists_the_expected_runs(capsys):
@@ -43,6 +45,15 @@ def test_every_suite_expands_and_points_at_existing_configs():
 def test_unknown_suite_names_the_known_ones():
     with pytest.raises(SystemExit, match="known suites: .*demo"):
         run_all.load_suite("nope")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _status(run_dir: Path) -> str | None:
@@ -77,8 +88,19 @@ def test_killed_suite_resumes_only_missing_runs(tmp_path):
     while _status(run_dirs[0]) != "complete" and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert _status(run_dirs[0]) == "complete", "the first run never completed"
-    os.killpg(proc.pid, signal.SIGKILL)  # a real kill of the suite and its running child
+    child = None
+    while child is None and time.monotonic() < deadline and proc.poll() is None:
+        child = (lock_holder(run_dirs[1]) or {}).get("pid")  # the trainer of the second run, once it holds its folder
+        time.sleep(0.1)
+    assert child is not None, "the second run never started"
+    os.kill(proc.pid, signal.SIGKILL)  # kill -9 of the suite runner alone...
     proc.wait()
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the suite's child outlived it"  # ...takes its running child with it
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # (nothing else of the group may linger either)
     first_record = (run_dirs[0] / "record.json").read_text()
     assert _status(run_dirs[2]) is None  # the suite really stopped part way
 
