@@ -85,7 +85,10 @@ class RunLock:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - at interpreter exit the kernel drops the lock anyway
+            pass
 
 
 def lock_holder(run_dir: str | os.PathLike) -> dict[str, Any] | None:

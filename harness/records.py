@@ -124,7 +124,10 @@ class RunRecord:
         return self.data is not None
 
     def begin(self, record: dict[str, Any], resume: bool, writer: bool = True) -> None:
-        previous = read_record(self.run_dir)
+        try:
+            previous = read_record(self.run_dir)
+        except ValueError:  # not JSON: records are written atomically, so a foreign file; this fit replaces it
+            previous = None
         self.keep_complete = previous is not None and previous.get("status") == "complete"
         self._base = float((previous or {}).get("metrics", {}).get("wall_time_s") or 0.0) if resume else 0.0
         self._start = time.monotonic()
