@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .callbacks import FailureRecorder, FiniteLossGuard
 from .logger import AppendingCSVLogger
+from .pipeline import pipeline_switches
 from .records import RECORD_NAME, new_record, read_record, write_json_atomic
 
 
@@ -88,6 +89,7 @@ class HarnessCLI(LightningCLI):
         ident = self._identity()
         config = self._subconfig().clone().as_dict()
         record = new_record(ident["suite"], ident["task"], ident["model"], ident["variant"], ident["seed"], config)
+        record["pipeline"] = pipeline_switches(self.model, self.datamodule, self.trainer)  # docs/FIDELITY.md
         previous = read_record(self.run_dir)
         if previous is not None:  # a resumed run keeps the time it already spent
             record["metrics"]["wall_time_s"] = float(previous.get("metrics", {}).get("wall_time_s") or 0.0)
