@@ -22,6 +22,9 @@ from models import (
 )
 
 SPLITS = ("train", "val", "test")
+# docs/FIDELITY.md: each pipeline switch and its allowed values (the first is the class default)
+SWITCHES = {"padding": ("identity", "scan"), "pad_embedding": ("frozen", "trained"),
+            "lr_schedule": ("held", "huggingface"), "weight_decay_on": ("weights", "all")}
 
 
 class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
@@ -80,6 +83,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        for name, allowed in SWITCHES.items():  # fail at construction, not when fit starts
+            if self.hparams[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)} (docs/FIDELITY.md); got {self.hparams[name]!r}")
         self.net: nn.Module | None = None
         self.metrics = nn.ModuleDict()
         if self._data_fields_known():
@@ -132,8 +138,6 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     def _embedding(self) -> nn.Module:
         hp = self.hparams
         if hp.encoder == "token":
-            if hp.pad_embedding not in ("frozen", "trained"):
-                raise ValueError(f"pad_embedding must be 'frozen' or 'trained', got {hp.pad_embedding!r}")
             return TokenEmbedding(hp.vocab_size, hp.d_model, hp.positional, hp.embedding_dropout, hp.pad_index,
                                   trained_pad=hp.pad_embedding == "trained")
         return PixelEmbedding(hp.in_channels, hp.d_model, hp.positional, hp.embedding_dropout)
@@ -196,6 +200,8 @@ class RetrievalTask(SequenceClassificationTask):
     2B documents, as published: BatchNorm sees both at once). Every other argument is the base class's."""
 
     def __init__(self, retrieval_batching: Literal["separate", "concatenated"] = "separate", **kwargs: Any) -> None:
+        if retrieval_batching not in ("separate", "concatenated"):
+            raise ValueError(f"retrieval_batching must be 'separate' or 'concatenated'; got {retrieval_batching!r}")
         super().__init__(**kwargs)
 
     @property

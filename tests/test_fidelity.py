@@ -422,3 +422,16 @@ def test_paper_suite_lists_published_and_corrected_rows(capsys):
             assert ("augment_val false" in command) == (task == "image" and variant.endswith("corrected"))
     assert config_label("hgrn", "cumsoftmax-corrected") == "HGRN (cumsoftmax), corrected pipeline"
     assert config_label("hgrn", "cumsoftmax") == "HGRN (cumsoftmax)"
+
+
+def test_unknown_switch_values_are_rejected_at_construction():
+    with pytest.raises(ValueError, match="lr_schedule must be one of held, huggingface"):
+        SequenceClassificationTask(lr_schedule="linear", num_classes=2, vocab_size=10)
+    with pytest.raises(ValueError, match="padding must be one of identity, scan"):
+        SequenceClassificationTask(padding="mask", num_classes=2, vocab_size=10)
+    with pytest.raises(ValueError, match="retrieval_batching must be"):
+        RetrievalTask(retrieval_batching="one", num_classes=2, vocab_size=10)
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        ListOpsDataModule("/nonexistent", truncation="drop")
+    with pytest.raises(ValueError, match="augment_val=True .* needs augment=True"):
+        ImageDataModule("/nonexistent", augment_val=True)
