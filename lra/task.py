@@ -153,8 +153,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def _network(self) -> nn.Module:
         hp = self.hparams
-        head = ClassificationHead(hp.d_model, hp.num_classes, hp.pool)
-        return SequenceClassifier(self._embedding(), self._backbone(), head, padding=hp.padding)
+        # (construction order embedding, backbone, head fixes which random numbers each gets: keep it)
+        return SequenceClassifier(self._embedding(), self._backbone(), ClassificationHead(hp.d_model, hp.num_classes, hp.pool),
+                                  padding=hp.padding)
 
     def _build(self) -> None:
         self.net = self._network()

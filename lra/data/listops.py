@@ -4,9 +4,9 @@ Tokens follow S4: parentheses deleted, ``]`` -> ``X``, whitespace split, ``<eos>
 the vocabulary is fixed at 18 (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2, digits, X, 4 operators),
 so ``vocab_size`` is known without reading any data. Batches are padded per batch.
 A row longer than ``max_length`` keeps its first ``max_length - 1`` tokens and its ``<eos>`` (S4's rule and
-the published runs', ``truncation="keep_eos"``, which the paper configs set) or, with ``truncation="cut"`` (the
-class default, our earlier behaviour), its first ``max_length`` tokens, the ``<eos>`` cut away. No LRA row is
-long enough for either to apply at ``max_length`` 2048.
+the published runs', ``truncation="keep_eos"``, the default) or, with ``truncation="cut"`` (our earlier rule),
+its first ``max_length`` tokens, the ``<eos>`` cut away. No LRA row is long enough for either to apply at
+``max_length`` 2048.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TRUNCATIONS = ("keep_eos", "cut")
 
 
 def read_listops(path: Path, max_length: int, append_eos: bool = True,
-                 truncation: str = "cut") -> tuple[TokenCorpus, np.ndarray, dict]:
+                 truncation: str = "keep_eos") -> tuple[TokenCorpus, np.ndarray, dict]:
     """Encode one ListOps TSV. Returns the corpus, labels and counts (unknown tokens, truncated)."""
     seqs: list[np.ndarray] = []
     labels: list[int] = []
@@ -79,7 +79,7 @@ class ListOpsDataModule(LRADataModule):
         max_length: longest sequence kept (S4 ``l_max`` 2048; the data has <= 2000 tokens incl. eos).
             Longer rows are truncated, counted and reported (never silently).
         append_eos: append ``<eos>`` (S4 does).
-        truncation: ``"keep_eos"`` (S4, published) or ``"cut"`` (default); see the module docstring.
+        truncation: ``"keep_eos"`` (S4, published; default) or ``"cut"``; see the module docstring.
     """
 
     task = "listops"
@@ -96,7 +96,7 @@ class ListOpsDataModule(LRADataModule):
         seed: int = 42,
         max_length: int = 2048,
         append_eos: bool = True,
-        truncation: str = "cut",
+        truncation: str = "keep_eos",
         drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
