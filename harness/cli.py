@@ -23,6 +23,7 @@ from .checkpoints import LastCheckpoint, best_checkpoint, last_checkpoint_callba
 from .checks import check_devices, check_option_ranges, check_task
 from .lock import RunLock
 from .logger import AppendingCSVLogger
+from .pipeline import pipeline_switches
 from .process import die_with_parent
 from .records import RunRecord, new_record
 
@@ -126,6 +127,7 @@ class HarnessCLI(LightningCLI):
         ident = self._identity()
         config = self._subconfig().clone().as_dict()
         record = new_record(ident["suite"], ident["task"], ident["model"], ident["variant"], ident["seed"], config)
+        record["pipeline"] = pipeline_switches(self.model, self.datamodule, self.trainer)  # docs/FIDELITY.md
         # a resumed run keeps the time it already spent, including a killed process's (see RunRecord)
         resume = self._subconfig().get("ckpt_path") is not None
         self.run_record.begin(record, resume=resume, writer=self.trainer.global_rank == 0)

@@ -22,6 +22,9 @@ from models import (
 )
 
 SPLITS = ("train", "val", "test")
+# docs/FIDELITY.md: each pipeline switch and its allowed values (the first is the class default)
+SWITCHES = {"padding": ("identity", "scan"), "pad_embedding": ("frozen", "trained"),
+            "lr_schedule": ("held", "huggingface"), "weight_decay_on": ("weights", "all")}
 
 
 class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
@@ -34,6 +37,11 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     alone, data-independent; ``none``: no forget gate). Transformer only: ``n_heads``, ``ffn_ratio``.
     Encoder: ``encoder`` (``token`` | ``pixel``), ``positional`` (sinusoidal), ``embedding_dropout``.
     Optimisation: ``lr``, ``weight_decay``, ``warmup_steps``, ``total_steps``, ``min_lr_ratio``, ``betas``.
+    Pipeline switches (docs/FIDELITY.md; the defaults are our corrected pipeline, the paper configs set the
+    published one): ``padding`` (``identity``: the backbone gets the true lengths; ``scan``: it gets none and runs
+    over pad tokens, as published), ``pad_embedding`` (``frozen`` zero row; ``trained``, as published),
+    ``lr_schedule`` (``held`` at its end; ``huggingface``, as published, rises again past ``total_steps``),
+    ``weight_decay_on`` (``weights``: not on norms, biases, bounds, phases; ``all``, as published).
     Data-derived (filled from the DataModule when None): ``num_classes``, ``vocab_size``, ``pad_index``,
     ``in_channels``, ``grid``.
     """
@@ -63,6 +71,10 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         total_steps: int = 10_000,
         min_lr_ratio: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.999),
+        padding: Literal["identity", "scan"] = "identity",
+        pad_embedding: Literal["frozen", "trained"] = "frozen",
+        lr_schedule: Literal["held", "huggingface"] = "held",
+        weight_decay_on: Literal["weights", "all"] = "weights",
         num_classes: int | None = None,
         vocab_size: int | None = None,
         pad_index: int = 0,
@@ -71,6 +83,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        for name, allowed in SWITCHES.items():  # fail at construction, not when fit starts
+            if self.hparams[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)} (docs/FIDELITY.md); got {self.hparams[name]!r}")
         self.net: nn.Module | None = None
         self.metrics = nn.ModuleDict()
         if self._data_fields_known():
@@ -84,6 +99,15 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         hp = self.hparams
         gate = "" if hp.forget_mode == "data" else f"-gate-{hp.forget_mode}"
         return hp.lower_bound + gate + ("" if hp.complex else "-real")
+
+    @property
+    def pipeline(self) -> dict[str, str]:
+        """The pipeline switches this model runs with (copied into the run record)."""
+        hp = self.hparams
+        out = {"padding": hp.padding, "lr_schedule": hp.lr_schedule, "weight_decay_on": hp.weight_decay_on}
+        if hp.encoder == "token":
+            out["pad_embedding"] = hp.pad_embedding
+        return out
 
     # -- construction --------------------------------------------------------------------------------
     def _data_fields_known(self) -> bool:
@@ -114,7 +138,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     def _embedding(self) -> nn.Module:
         hp = self.hparams
         if hp.encoder == "token":
-            return TokenEmbedding(hp.vocab_size, hp.d_model, hp.positional, hp.embedding_dropout, hp.pad_index)
+            return TokenEmbedding(hp.vocab_size, hp.d_model, hp.positional, hp.embedding_dropout, hp.pad_index,
+                                  trained_pad=hp.pad_embedding == "trained")
         return PixelEmbedding(hp.in_channels, hp.d_model, hp.positional, hp.embedding_dropout)
 
     def _backbone(self) -> nn.Module:
@@ -128,7 +153,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def _network(self) -> nn.Module:
         hp = self.hparams
-        return SequenceClassifier(self._embedding(), self._backbone(), ClassificationHead(hp.d_model, hp.num_classes, hp.pool))
+        # (construction order embedding, backbone, head fixes which random numbers each gets: keep it)
+        return SequenceClassifier(self._embedding(), self._backbone(), ClassificationHead(hp.d_model, hp.num_classes, hp.pool),
+                                  padding=hp.padding)
 
     def _build(self) -> None:
         self.net = self._network()
@@ -161,17 +188,31 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        optimizer = torch.optim.AdamW(parameter_groups(self, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))
-        schedule = cosine_with_warmup(optimizer, hp.warmup_steps, hp.total_steps, hp.min_lr_ratio)
+        groups = parameter_groups(self, hp.weight_decay, hp.weight_decay_on)
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
+        schedule = cosine_with_warmup(optimizer, hp.warmup_steps, hp.total_steps, hp.min_lr_ratio, hp.lr_schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class RetrievalTask(SequenceClassificationTask):
-    """Two documents through one shared encoder; the head matches [u, v, u - v, u * v] (AAN retrieval)."""
+    """Two documents through one shared encoder; the head matches [u, v, u - v, u * v] (AAN retrieval).
+
+    ``retrieval_batching``: ``separate`` (one backbone call per document) or ``concatenated`` (one call on the
+    2B documents, as published: BatchNorm sees both at once). Every other argument is the base class's."""
+
+    def __init__(self, retrieval_batching: Literal["separate", "concatenated"] = "separate", **kwargs: Any) -> None:
+        if retrieval_batching not in ("separate", "concatenated"):
+            raise ValueError(f"retrieval_batching must be 'separate' or 'concatenated'; got {retrieval_batching!r}")
+        super().__init__(**kwargs)
+
+    @property
+    def pipeline(self) -> dict[str, str]:
+        return {**super().pipeline, "retrieval_batching": self.hparams.retrieval_batching}
 
     def _network(self) -> nn.Module:
         hp = self.hparams
-        return RetrievalModel(self._embedding(), self._backbone(), RetrievalHead(hp.d_model, hp.num_classes))
+        return RetrievalModel(self._embedding(), self._backbone(), RetrievalHead(hp.d_model, hp.num_classes),
+                              padding=hp.padding, batching=hp.retrieval_batching)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(batch["x1"], batch["x2"], batch.get("lengths1"), batch.get("lengths2"))

@@ -32,12 +32,18 @@ class _Positional(nn.Module):
 
 
 class TokenEmbedding(nn.Module):
-    """Token ids (B, T) -> nn.Embedding (+ sinusoidal positions) -> dropout."""
+    """Token ids (B, T) -> nn.Embedding (+ sinusoidal positions) -> dropout.
 
-    def __init__(self, vocab_size: int, d_model: int, positional: bool = True, dropout: float = 0.0, pad_index: int | None = 0) -> None:
+    ``pad_index`` is the id batches are padded with. ``trained_pad=False`` makes its row zero and frozen
+    (``padding_idx``); ``True`` leaves it an ordinary trained row, as the published LRA encoder did (an
+    ``nn.Embedding`` without ``padding_idx``). ``pad_index=None`` means no padding id (and no frozen row)."""
+
+    def __init__(self, vocab_size: int, d_model: int, positional: bool = True, dropout: float = 0.0,
+                 pad_index: int | None = 0, trained_pad: bool = False) -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.embed = nn.Embedding(vocab_size, d_model, padding_idx=pad_index)
+        self.pad_index = 0 if pad_index is None else int(pad_index)
+        self.embed = nn.Embedding(vocab_size, d_model, padding_idx=None if trained_pad else pad_index)
         self.position = _Positional(d_model, positional, dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

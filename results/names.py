@@ -41,15 +41,24 @@ def model_label(model: str) -> str:
     return MODEL_LABELS.get(model, model)
 
 
+# A variant ending in this suffix ran the corrected pipeline (docs/FIDELITY.md); the others the configs' default,
+# which for the paper configs is the published pipeline. The run record's "pipeline" dict lists the switches.
+CORRECTED_SUFFIX = "-corrected"
+
+
 def config_label(model: str, variant: str) -> str:
-    """Label of one of our configurations, e.g. 'HGRN (cumsoftmax)'."""
+    """Label of one of our configurations, e.g. 'HGRN (cumsoftmax)' or 'HGRN (cumsoftmax), corrected pipeline'."""
+    if variant.endswith(CORRECTED_SUFFIX) and len(variant) > len(CORRECTED_SUFFIX):
+        return f"{model_label(model)} ({variant[: -len(CORRECTED_SUFFIX)]}), corrected pipeline"
     return f"{model_label(model)} ({variant})"
 
 
 def variant_sort_key(variant: str) -> tuple[int, str]:
-    # The paper's schedule first, the other schedules in their canonical order, then the rest by name.
-    if variant in SCHEDULES:
-        return (SCHEDULES.index(variant), variant)
+    # The paper's schedule first, the other schedules in their canonical order (each followed by its corrected-
+    # pipeline row), then the rest by name.
+    base = variant[: -len(CORRECTED_SUFFIX)] if variant.endswith(CORRECTED_SUFFIX) else variant
+    if base in SCHEDULES:
+        return (SCHEDULES.index(base), variant)
     return (len(SCHEDULES), variant)
 
 

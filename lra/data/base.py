@@ -42,6 +42,8 @@ class LRADataModule(L.LightningDataModule):
     """
 
     task: ClassVar[str] = ""
+    # Training drops its last partial batch when True (the published loaders did); evaluation never does.
+    drop_last: bool = False
 
     def __init__(
         self,
@@ -129,6 +131,7 @@ class LRADataModule(L.LightningDataModule):
             sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=self.collate,
+            drop_last=self.drop_last and split == "train",
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
         )

@@ -76,6 +76,10 @@ class ImageDataModule(LRADataModule):
     Args (beyond :class:`LRADataModule`):
         grayscale: 1 grey channel (LRA) or 3 RGB channels (HGRN's runs).
         augment: random crop (padding 4, symmetric) and horizontal flip on the training split.
+        augment_val: with ``augment``, augment the validation images too (published: the transform was set
+            before the train/validation split, so checkpoints were chosen on augmented images). The test
+            split is never augmented.
+        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
         pixel_scale: see the module docstring.
         val_fraction: held out of the 50k training images (0.1 -> 45k/5k).
     """
@@ -95,6 +99,8 @@ class ImageDataModule(LRADataModule):
         augment: bool = False,
         pixel_scale: str = "normalize",
         val_fraction: float = 0.1,
+        augment_val: bool = False,
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
@@ -108,11 +114,21 @@ class ImageDataModule(LRADataModule):
             raise ValueError("pixel_scale='tokens' needs grayscale=True")
         self.grayscale = bool(grayscale)
         self.augment = bool(augment)
+        if augment_val and not augment:
+            raise ValueError("augment_val=True augments validation images like the training ones; it needs augment=True")
+        self.augment_val = bool(augment_val)
+        self.drop_last = bool(drop_last)
         self.pixel_scale = pixel_scale
         self.val_fraction = float(val_fraction)
         self.in_channels = 1 if self.grayscale else 3
         if pixel_scale == "tokens":
             self.vocab_size = 256
+
+    @property
+    def pipeline(self) -> dict[str, object]:
+        """The data switches of docs/FIDELITY.md (copied into the run record)."""
+        return {"grayscale": self.grayscale, "augment": self.augment, "augment_val": self.augment_val,
+                "pixel_scale": self.pixel_scale, "drop_last": self.drop_last}
 
     @property
     def collate(self) -> Callable:
@@ -140,4 +156,4 @@ class ImageDataModule(LRADataModule):
         train_idx, val_idx = seeded_split(len(labels), [n_train, n_val], self.seed)
         if split == "train":
             return PixelDataset(pixels, labels, train_idx, self.grid, augment=self.augment)
-        return PixelDataset(pixels, labels, val_idx)
+        return PixelDataset(pixels, labels, val_idx, self.grid, augment=self.augment_val)

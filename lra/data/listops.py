@@ -3,6 +3,10 @@
 Tokens follow S4: parentheses deleted, ``]`` -> ``X``, whitespace split, ``<eos>`` appended;
 the vocabulary is fixed at 18 (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2, digits, X, 4 operators),
 so ``vocab_size`` is known without reading any data. Batches are padded per batch.
+A row longer than ``max_length`` keeps its first ``max_length - 1`` tokens and its ``<eos>`` (S4's rule and
+the published runs', ``truncation="keep_eos"``, the default) or, with ``truncation="cut"`` (our earlier rule),
+its first ``max_length`` tokens, the ``<eos>`` cut away. No LRA row is long enough for either to apply at
+``max_length`` 2048.
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ from lra.data.corpus import SequenceDataset, TokenCorpus
 from lra.data.errors import DataSkipWarning, MalformedDataError
 from lra.data.paths import require
 from lra.data.tokenizers import LISTOPS_VOCAB, encode_listops
+from lra.data.vocab import EOS
 from lra.data.tsv import iter_lines
 
 FOLDER = "listops-1000"
 NUM_CLASSES = 10
+TRUNCATIONS = ("keep_eos", "cut")
 
 
-def read_listops(path: Path, max_length: int, append_eos: bool = True) -> tuple[TokenCorpus, np.ndarray, dict]:
+def read_listops(path: Path, max_length: int, append_eos: bool = True,
+                 truncation: str = "keep_eos") -> tuple[TokenCorpus, np.ndarray, dict]:
     """Encode one ListOps TSV. Returns the corpus, labels and counts (unknown tokens, truncated)."""
     seqs: list[np.ndarray] = []
     labels: list[int] = []
@@ -54,7 +61,10 @@ def read_listops(path: Path, max_length: int, append_eos: bool = True) -> tuple[
         unknown += unk
         if ids.size > max_length:
             truncated += 1
-            ids = ids[:max_length]
+            if append_eos and truncation == "keep_eos":
+                ids = np.append(ids[: max_length - 1], np.uint8(EOS))
+            else:
+                ids = ids[:max_length]
         seqs.append(ids)
         labels.append(label)
     if not seqs:
@@ -69,6 +79,7 @@ class ListOpsDataModule(LRADataModule):
         max_length: longest sequence kept (S4 ``l_max`` 2048; the data has <= 2000 tokens incl. eos).
             Longer rows are truncated, counted and reported (never silently).
         append_eos: append ``<eos>`` (S4 does).
+        truncation: ``"keep_eos"`` (S4, published; default) or ``"cut"``; see the module docstring.
     """
 
     task = "listops"
@@ -85,6 +96,8 @@ class ListOpsDataModule(LRADataModule):
         seed: int = 42,
         max_length: int = 2048,
         append_eos: bool = True,
+        truncation: str = "keep_eos",
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
@@ -94,6 +107,18 @@ class ListOpsDataModule(LRADataModule):
         self.save_hyperparameters()
         self.max_length = int(max_length)
         self.append_eos = bool(append_eos)
+        if truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
+        if self.max_length < 2 and truncation == "keep_eos" and self.append_eos:
+            raise ValueError(f"max_length {self.max_length} leaves no token before <eos>; use max_length >= 2")
+        self.truncation = truncation
+        self.drop_last = bool(drop_last)
+
+    @property
+    def pipeline(self) -> dict[str, object]:
+        """The data switches of docs/FIDELITY.md (copied into the run record)."""
+        return {"max_length": self.max_length, "append_eos": self.append_eos, "truncation": self.truncation,
+                "drop_last": self.drop_last}
 
     def split_path(self, split: str) -> Path:
         return self.root / FOLDER / f"basic_{split}.tsv"
@@ -104,11 +129,12 @@ class ListOpsDataModule(LRADataModule):
 
     def _build(self, split: str) -> Dataset:
         path = require(self.split_path(split), self.task, self.root)
-        key = cache_key(task="listops", source=fingerprint([path]), max_length=self.max_length, eos=self.append_eos)
+        key = cache_key(task="listops", source=fingerprint([path]), max_length=self.max_length, eos=self.append_eos,
+                        truncation=self.truncation)
         cache = ArrayCache(self.cache_dir / "listops", split, key)
         loaded = cache.load()
         if loaded is None:
-            corpus, labels, counts = read_listops(path, self.max_length, self.append_eos)
+            corpus, labels, counts = read_listops(path, self.max_length, self.append_eos, self.truncation)
             cache.save({"flat": corpus.flat, "offsets": corpus.offsets, "labels": labels}, {"counts": counts})
         else:
             arrays, meta = loaded

@@ -128,9 +128,11 @@ class PathfinderDataModule(LRADataModule):
     Args (beyond :class:`LRADataModule`):
         resolution: 32 (Pathfinder), 128 (Path-X); 64 and 256 also work.
         difficulty: folder under ``pathfinder<res>``; LRA uses ``curv_contour_length_14``.
-        pixel_scale: ``"unit"`` (default), ``"center"`` or ``"tokens"``.
+        pixel_scale: ``"unit"`` [0, 1] (default), ``"center"`` [-1, 1] (published: ``Normalize(0.5, 0.5)``)
+            or ``"tokens"``.
         val_fraction, test_fraction: held-out fractions (S4: 0.1 each).
         decode_workers: processes for the one-time PNG decode (default: all cores).
+        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
     """
 
     task = "pathfinder"
@@ -149,6 +151,7 @@ class PathfinderDataModule(LRADataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         decode_workers: int | None = None,
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
@@ -164,6 +167,7 @@ class PathfinderDataModule(LRADataModule):
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
         self.decode_workers = decode_workers
+        self.drop_last = bool(drop_last)
         self.grid = (self.resolution, self.resolution)
         self.max_length = self.resolution * self.resolution
         self.task = prepare_args(self.resolution, difficulty)[0]  # "pathfinder" or "pathx"
@@ -178,6 +182,11 @@ class PathfinderDataModule(LRADataModule):
     def prepare_hint(self) -> str:
         task, extra = prepare_args(self.resolution, self.difficulty)
         return prepare_command(task, self.root, extra)
+
+    @property
+    def pipeline(self) -> dict[str, object]:
+        """The data switches of docs/FIDELITY.md (copied into the run record)."""
+        return {"pixel_scale": self.pixel_scale, "drop_last": self.drop_last}
 
     @property
     def collate(self) -> Callable:
@@ -258,10 +267,11 @@ class PathXDataModule(PathfinderDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         decode_workers: int | None = None,
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
         cache_dir: str | os.PathLike | None = None,
     ) -> None:
         super().__init__(root, batch_size, num_workers, seed, resolution, difficulty, pixel_scale, val_fraction,
-                         test_fraction, decode_workers, limit_train, limit_val, limit_test, cache_dir)
+                         test_fraction, decode_workers, drop_last, limit_train, limit_val, limit_test, cache_dir)

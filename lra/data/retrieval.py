@@ -59,6 +59,7 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
         tokenizer: ``"byte"`` (official, vocabulary 257) or ``"char"`` (S4; vocabulary read or
             built once on first access of ``vocab_size`` and cached).
         min_freq: minimum training count for the char vocabulary (S4: 1).
+        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
     """
 
     task = "retrieval"
@@ -74,6 +75,7 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
         max_length: int = 4000,
         tokenizer: str = "byte",
         min_freq: int = 1,
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
@@ -82,6 +84,7 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
         super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
         self.save_hyperparameters()
         self._set_tokenizer(tokenizer, max_length, min_freq)
+        self.drop_last = bool(drop_last)
 
     def split_path(self, split: str) -> Path:
         return self.root / FOLDER / FILES[split]

@@ -106,6 +106,7 @@ class TextDataModule(TokenizedText, LRADataModule):
         tokenizer: ``"byte"`` (official LRA, vocabulary 257) or ``"char"`` (S4).
         max_length: tokens per review (4096; the official code's config used 1000).
         min_freq: minimum training count of a character in the ``"char"`` vocabulary (S4: 15).
+        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
 
     ``vocab_size`` is 257 for bytes; for chars it reads (or builds, once) the vocabulary from
     the cache on first access, so it is available right after construction.
@@ -124,6 +125,7 @@ class TextDataModule(TokenizedText, LRADataModule):
         tokenizer: str = "byte",
         max_length: int = 4096,
         min_freq: int = 15,
+        drop_last: bool = False,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
@@ -132,6 +134,7 @@ class TextDataModule(TokenizedText, LRADataModule):
         super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
         self.save_hyperparameters()
         self._set_tokenizer(tokenizer, max_length, min_freq)
+        self.drop_last = bool(drop_last)
 
     @property
     def vocab(self) -> Vocabulary | None:

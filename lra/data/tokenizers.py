@@ -121,3 +121,11 @@ class TokenizedText:
     @property
     def vocab_size(self) -> int:
         return BYTE_VOCAB_SIZE if self.tokenizer == "byte" else len(self.vocab)
+
+    @property
+    def pipeline(self) -> dict[str, object]:
+        """The data switches of docs/FIDELITY.md (copied into the run record)."""
+        out: dict[str, object] = {"tokenizer": self.tokenizer, "max_length": self.max_length}
+        if self.tokenizer == "char":
+            out.update(min_freq=self.min_freq, eos=True)
+        return {**out, "drop_last": getattr(self, "drop_last", False)}
