@@ -120,7 +120,8 @@ def run_trial(trial: Trial, stage: str, runs: Path, data: Path) -> None:
         done = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     wall = time.monotonic() - t0
     (run_dir / "sweep.json").write_text(json.dumps({"command": cmd, "process_wall_s": wall, "prepare_s": prep_s,
-                                                    "returncode": done.returncode, "load": os.getloadavg()}))
+                                                    "returncode": done.returncode, "load": os.getloadavg(),
+                                                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}))
     print(f"{stage}/{trial.name}: exit {done.returncode}, {wall:.0f} s; " + summary_line(run_dir), flush=True)
 
 
@@ -142,9 +143,19 @@ def summary_line(run_dir: Path) -> str:
             f"{m['steps']} steps, {m['params']} params, fit {m['wall_time_s']:.0f} s")
 
 
-def summary(runs: Path) -> None:
-    print("| stage | trial | result | process s | load (1/5/15 min) |")
-    print("|---|---|---|---:|---|")
+def majority_share(root: Path, task: str) -> str:
+    """Share of the most frequent label in a ListOps test split (the accuracy of always guessing it)."""
+    path = root / "listops-1000" / "basic_test.tsv"
+    if task != "listops" or not path.is_file():
+        return "–"
+    labels = [line.rsplit("\t", 1)[1].strip() for line in path.read_text().splitlines()[1:] if line.strip()]
+    top = max(labels.count(v) for v in set(labels))
+    return f"{100 * top / len(labels):.1f}"
+
+
+def summary(runs: Path, data: Path) -> None:
+    print("| stage | trial | result | majority % | process s | load (1/5/15 min) | threads |")
+    print("|---|---|---|---:|---:|---|---|")
     for stage, trials in STAGES.items():
         for trial in trials:
             run_dir = runs / stage / trial.name
@@ -155,7 +166,9 @@ def summary(runs: Path) -> None:
                 extra = json.loads((run_dir / "sweep.json").read_text())
             wall = f"{extra['process_wall_s']:.0f}" if "process_wall_s" in extra else "–"
             load = "/".join(f"{v:.1f}" for v in extra.get("load", [])) or "–"
-            print(f"| {stage} | {trial.name} | {summary_line(run_dir)} | {wall} | {load} |")
+            threads = extra.get("omp_num_threads") or "default"
+            print(f"| {stage} | {trial.name} | {summary_line(run_dir)} | {majority_share(data_root(data, trial), trial.task)} "
+                  f"| {wall} | {load} | {threads} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             run_trial(trial, stage, args.runs, args.data)
     if args.summary or args.stage:
-        summary(args.runs)
+        summary(args.runs, args.data)
     return 0
 
 

@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def suite_spec(suite: str) -> dict:
-    """The suite's file in results/suites/ (report kind, tasks left out), or {} when there is none."""
+    """The suite's file in results/suites/ (report kind, tasks left out, notes), or {} when there is none."""
     import yaml
 
     path = Path(__file__).with_name("suites") / f"{suite}.yaml"
@@ -43,6 +43,9 @@ def suite_spec(suite: str) -> dict:
     left = spec.get("left_out") or {}
     if not isinstance(left, dict) or not all(isinstance(v, str) for v in left.values()):
         raise RecordError(f"{path}: 'left_out' must map task names to the reason they are left out")
+    notes = spec.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise RecordError(f"{path}: 'notes' must be a list of sentences")
     return spec
 
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = suite_spec(args.suite)
         kind = args.report or spec.get("report", "paper")
         result = build(args.suite, runs_root, out, args.metric, allow_unreadable=args.allow_unreadable, kind=kind,
-                       left_out=spec.get("left_out") or {})
+                       left_out=spec.get("left_out") or {}, notes=spec.get("notes") or [])
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

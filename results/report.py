@@ -43,6 +43,7 @@ class BuildResult:
     kind: str = "paper"
     summary: list[str] = field(default_factory=list)  # mini: what the numbers show, computed from the records
     left_out: dict[str, str] = field(default_factory=dict)  # mini: task -> why the suite leaves it out
+    notes: list[str] = field(default_factory=list)  # mini: facts about the suite's data (from its suite file)
 
 
 def _clear_generated(folder: Path) -> None:
@@ -90,6 +91,7 @@ def write_readme(suite: str, runs_root: Path, metric: str, result: BuildResult) 
     if result.kind == "mini":
         lines += ["## What the numbers show", ""]
         lines += [f"- {s}" for s in result.summary] or ["- No task has HGRN (cumsoftmax) and another model to compare."]
+        lines += [f"- {_md_escape(n)}" for n in result.notes]
         lines.append("")
         if result.left_out:
             lines += ["Left out of this suite (not shown at chance):", ""]
@@ -153,12 +155,13 @@ def write_readme(suite: str, runs_root: Path, metric: str, result: BuildResult) 
 
 
 def build(suite: str, runs_root: Path, out: Path, metric: str, *, allow_unreadable: bool = False,
-          published: Published | None = None, kind: str = "paper", left_out: dict[str, str] | None = None) -> BuildResult:
+          published: Published | None = None, kind: str = "paper", left_out: dict[str, str] | None = None,
+          notes: list[str] | None = None) -> BuildResult:
     """Read the records under `runs_root` and write tables, plots and README.md into `out`.
 
     kind ``paper``: tables and plots beside the published numbers; ``mini``: the mini-tier report
     (results/mini.py), models compared with each other with 95% intervals, and `left_out` (task -> reason)
-    listed in the README.
+    and `notes` (facts about the suite's data) listed in the README.
 
     Raises RecordError (naming the file) for a malformed record unless allow_unreadable, and when
     there is no readable record at all.
@@ -197,7 +200,7 @@ def build(suite: str, runs_root: Path, out: Path, metric: str, *, allow_unreadab
         plots = make_plots(runs, agg, published, metric, out / "plots")
 
     result = BuildResult(out, out / "README.md", runs, agg, tables, table_files, plots, loaded.unreadable, warnings,
-                         kind, mini.summary(runs, metric) if kind == "mini" else [], dict(left_out or {}))
+                         kind, mini.summary(runs, metric) if kind == "mini" else [], dict(left_out or {}), list(notes or []))
     result.readme.write_text(write_readme(suite, runs_root, metric, result), encoding="utf-8")
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
