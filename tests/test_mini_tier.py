@@ -150,3 +150,15 @@ def test_ablation_report_pairs_by_seed(tmp_path):
     models = next(t for t in result.tables if t.name == "models")
     gate_row = next(r for r in models.rows if "gate-none" in r[1])
     assert gate_row[3] == "2 (+1 failed)" and "no forget gate" in gate_row[1]
+
+
+def test_prepare_split_sizes_are_exact_and_checked(tmp_path, capsys):
+    from lra.prepare import main as prepare
+
+    assert prepare(["listops", "--root", str(tmp_path), "--size", "100", "--min-length", "5", "--max-length", "40",
+                    "--val-size", "60", "--test-size", "40", "--quiet", "--workers", "1"]) == 1
+    assert "--val-size 60 and --test-size 40" in capsys.readouterr().out
+    assert prepare(["listops", "--root", str(tmp_path), "--size", "100", "--min-length", "5", "--max-length", "40",
+                    "--val-size", "7", "--test-size", "23", "--quiet", "--workers", "1"]) == 0
+    rows = {s: len((tmp_path / "listops-1000" / f"basic_{s}.tsv").read_text().splitlines()) - 1 for s in ("train", "val", "test")}
+    assert rows == {"train": 70, "val": 7, "test": 23}
