@@ -216,6 +216,23 @@ def _phrase(model: str, variant: str, est: Estimate) -> str:
     return f"{variant_description(model, variant).split(' (')[0]} {est.text()}"
 
 
+def _paired_verdicts(sub: pd.DataFrame, metric: str) -> str:
+    """'Paired with cumsoftmax by seed, beyond seed noise: ...; within it: ...' for HGRN variants with 2+ shared seeds."""
+    hgrn = sub[sub["model"] == "hgrn"]
+    ref = _by_seed(hgrn[hgrn["variant"] == PAPER_SCHEDULE], metric)
+    beyond, within = [], []
+    for variant in sorted(set(hgrn["variant"]) - {PAPER_SCHEDULE}, key=lambda v: variant_key("hgrn", v)):
+        d = paired_difference(_by_seed(hgrn[hgrn["variant"] == variant], metric), ref)
+        if d is None or d.n < 2:
+            continue
+        item = f"{variant} {d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}] (n={d.n})"
+        (beyond if d.excludes_zero else within).append(item)
+    if not beyond and not within:
+        return ""
+    return (f"Paired with {PAPER_SCHEDULE} by seed (points, 95% t interval), beyond seed noise: "
+            f"{'; '.join(beyond) or 'none'}; within it: {'; '.join(within) or 'none'}.")
+
+
 def summary(runs: pd.DataFrame, metric: str) -> list[str]:
     """One or two sentences per task on what the numbers show and what they do not, computed from the records."""
     out: list[str] = []
@@ -240,7 +257,11 @@ def summary(runs: pd.DataFrame, metric: str) -> list[str]:
             parts.append(text)
         kind = ("test-set sampling only (one seed each), not seed-to-seed variation" if hgrn.kind == "wilson"
                 else "seed-to-seed variation of the mean")
-        out.append(f"**{task_label(task)}**: HGRN (cumsoftmax) scores {hgrn.text()}% against " + "; ".join(parts) + ". "
-                   f"The intervals cover {kind}; these small, briefly trained models on short generated data say "
-                   "which model learns the task faster at this scale, not what the models reach at full LRA scale.")
+        text = (f"**{task_label(task)}**: HGRN (cumsoftmax) scores {hgrn.text()}% against " + "; ".join(parts) + ". "
+                f"The intervals cover {kind}.")
+        paired = _paired_verdicts(sub, metric)
+        if paired:
+            text += " " + paired
+        out.append(text + " These are small models trained briefly on short generated data: they compare the "
+                   "configurations at this scale and say nothing about full-scale LRA numbers.")
     return out
