@@ -39,6 +39,23 @@ def _launched_rank() -> int:
     return max(int(os.environ.get(k, 0) or 0) for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
+def _rows_seen(loaders: Any, num_batches: Any, world_size: int = 1) -> int | None:
+    """Rows behind an evaluation accuracy (its first loader; limit_*_batches counted), so results/ can put an
+    interval on it (every rank's batches; DDP evaluation has no padded duplicates, harness/distributed.py); None
+    when the loader has no sized dataset."""
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    dataset = getattr(loader, "dataset", None)
+    try:
+        rows = len(dataset)
+    except TypeError:
+        return None
+    batches = num_batches[0] if isinstance(num_batches, (list, tuple)) else num_batches
+    batch_size = getattr(loader, "batch_size", None)
+    if batch_size and isinstance(batches, (int, float)) and batches != float("inf"):
+        rows = min(rows, int(batches) * batch_size * world_size)
+    return int(rows)
+
+
 class HarnessCLI(LightningCLI):
     """Shared by ``python -m lra`` and ``python -m vision``; ``tasks`` are the valid ``--run.task`` names."""
 
@@ -145,8 +162,10 @@ class HarnessCLI(LightningCLI):
             metrics["val_acc_best"] = float(ckpt.best_model_score)
         if best is None:  # fast_dev_run and friends write no checkpoints: test the weights in memory
             record["note"] = "no checkpoint was written (e.g. fast_dev_run); both test numbers use the final weights"
+        metrics["n_val"] = _rows_seen(trainer.val_dataloaders, trainer.num_val_batches, trainer.world_size)
         metrics["test_acc_at_best_val"] = self._test(best)
         metrics["test_acc_last"] = self._test(last)
+        metrics["n_test"] = _rows_seen(trainer.test_dataloaders, trainer.num_test_batches, trainer.world_size)
         reader = getattr(self.model, "lower_bounds", None)
         bounds = reader() if callable(reader) else None
         if bounds is not None:

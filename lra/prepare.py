@@ -48,8 +48,18 @@ def prepare_listops(args: argparse.Namespace, root: Path) -> str:
                         max_length=args.max_length)
     size = args.size or 100_000
     out = generate_listops(root, size, config=cfg, seed=args.seed, workers=args.workers,
-                           progress=not args.quiet, overwrite=args.force)
+                           fractions=_listops_fractions(args, size), progress=not args.quiet, overwrite=args.force)
     return f"generated {target}: {out['rows']} in {out['seconds']:.0f} s"
+
+
+def _listops_fractions(args: argparse.Namespace, size: int) -> tuple[float, float, float]:
+    """Train/val/test fractions: the official 96/2/2, or exact --val-size/--test-size rows (mini tiers need
+    test sets of 2,000+ rows from small files)."""
+    val = args.val_size if args.val_size is not None else round(size * 0.02)
+    test = args.test_size if args.test_size is not None else round(size * 0.02)
+    if val < 1 or test < 1 or val + test >= size:
+        raise ValueError(f"--val-size {val} and --test-size {test} must be >= 1 and leave training rows out of --size {size}")
+    return (size - val - test) / size, val / size, test / size
 
 
 def _pathfinder(args: argparse.Namespace, root: Path, resolution: int) -> str:
@@ -150,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=int, default=2000, help="keep trees shorter than this (tokens)")
     g.add_argument("--max-depth", type=int, default=10)
     g.add_argument("--max-args", type=int, default=10)
+    g.add_argument("--val-size", type=int, default=None, help="validation rows (default 2%% of --size)")
+    g.add_argument("--test-size", type=int, default=None, help="test rows (default 2%% of --size)")
     return p
 
 

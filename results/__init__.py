@@ -15,6 +15,8 @@ Record fields relied on, beyond schema 1 (all optional):
   (columns ``epoch, step`` and any of ``train_loss, train_acc, val_loss, val_acc``, also accepted with
   ``_epoch``/``_step`` suffixes or as ``train/loss`` etc.; rows may be sparse).
 - ``versions.git``: listed in the README so a table can be traced to code.
+- ``metrics.n_test``, ``metrics.n_val``: rows behind the test and validation accuracies; the mini-tier
+  report (results/mini.py) puts a Wilson interval on a single run's accuracy from them.
 
 Rules applied to records: every record.json below the runs root is read (any depth); malformed JSON,
 a missing required field (schema, task, model, variant, seed, status), an unknown status or an accuracy
@@ -23,6 +25,11 @@ as unreadable; two records of the same (task, model, variant, seed) always stop 
 complete runs enter means and standard deviations (sample std, ddof=1; none for one seed); running and
 failed runs are counted and marked in the tables.
 
+Suites whose file in results/suites/ says ``report: mini`` (demo, lower-bound-mini) get the mini-tier report
+instead: models compared with each other, every accuracy with a 95% interval, and a paired comparison of
+HGRN variants against cumsoftmax; never the published full-scale numbers.
+
 Modules: records (loading), aggregate (over seeds), published (published numbers), tables (cell content),
-render (Markdown/LaTeX/CSV), history (metrics.csv), plots, report (writes a suite's folder), __main__ (CLI).
+intervals (Wilson, t and paired intervals), mini (mini-tier tables and summary), render (Markdown/LaTeX/CSV),
+history (metrics.csv), plots, report (writes a suite's folder), __main__ (CLI).
 """

@@ -20,9 +20,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=Path, default=None, help="folder searched recursively for record.json (default: runs/<suite>)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<suite>); its tables/ and plots/ are regenerated")
     p.add_argument("--metric", choices=ACCURACY_METRICS, default=DEFAULT_METRIC, help=f"accuracy to report (default: {DEFAULT_METRIC})")
+    p.add_argument("--report", choices=("paper", "mini"), default=None,
+                   help="paper: beside the published numbers; mini: models compared with each other, with 95%% intervals "
+                   "(default: the suite file's 'report:' entry in results/suites/, else paper)")
     p.add_argument("--allow-unreadable", action="store_true",
                    help="report malformed record files in the README and go on, instead of stopping at the first")
     return p.parse_args(argv)
+
+
+def suite_spec(suite: str) -> dict:
+    """The suite's file in results/suites/ (report kind, tasks left out, notes), or {} when there is none."""
+    import yaml
+
+    path = Path(__file__).with_name("suites") / f"{suite}.yaml"
+    if not path.is_file():
+        return {}
+    spec = yaml.safe_load(path.read_text())
+    if not isinstance(spec, dict):
+        raise RecordError(f"{path}: a suite file must hold a mapping")
+    if spec.get("report", "paper") not in ("paper", "mini"):
+        raise RecordError(f"{path}: 'report' must be paper or mini, got {spec.get('report')!r}")
+    left = spec.get("left_out") or {}
+    if not isinstance(left, dict) or not all(isinstance(v, str) for v in left.values()):
+        raise RecordError(f"{path}: 'left_out' must map task names to the reason they are left out")
+    notes = spec.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise RecordError(f"{path}: 'notes' must be a list of sentences")
+    return spec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     from results.report import build
 
     try:
-        result = build(args.suite, runs_root, out, args.metric, allow_unreadable=args.allow_unreadable)
+        spec = suite_spec(args.suite)
+        kind = args.report or spec.get("report", "paper")
+        result = build(args.suite, runs_root, out, args.metric, allow_unreadable=args.allow_unreadable, kind=kind,
+                       left_out=spec.get("left_out") or {}, notes=spec.get("notes") or [])
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -38,6 +38,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "ablation": (10.0, 5.0),
     "lb_layers": (8.0, 4.5),
     "lb_heatmap": (10.0, 4.0),
+    "mini": (10.0, 5.0),
 }
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
@@ -306,6 +307,53 @@ def make_plots(runs: pd.DataFrame, agg: pd.DataFrame, published: Published, metr
     for plot in (plot_vs_published(runs, agg, published, metric, folder), plot_ablation(runs, agg, metric, folder)):
         if plot is not None:
             report.plots.append(plot)
+    for plots, notes in (plot_curves(runs, folder), plot_lower_bounds(runs, folder)):
+        report.plots.extend(plots)
+        report.notes.extend(notes)
+    return report
+
+
+def plot_mini(runs: pd.DataFrame, metric: str, folder: Path) -> Plot | None:
+    """Per task, every configuration's accuracy with its 95% interval (results/mini.py rules) and seed dots."""
+    from results.mini import estimate, variant_description, variant_key
+
+    tasks = sorted(set(runs["task"]), key=task_sort_key)
+    if not tasks:
+        return None
+    fig = _figure("mini")
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    for ax, task in zip(axes, tasks):
+        sub = runs[runs["task"] == task]
+        keys = sorted(set(zip(sub["model"], sub["variant"])), key=lambda k: variant_key(*k))
+        for i, (model, variant) in enumerate(keys):
+            g = sub[(sub["model"] == model) & (sub["variant"] == variant)]
+            est = estimate(g, metric)
+            if not est.n_seeds:
+                ax.text(i, 2, "no complete run", rotation=90, ha="center", va="bottom", fontsize=7)
+                continue
+            err = None
+            if est.has_interval:
+                err = [[est.mean - est.low], [est.high - est.mean]]
+            ax.bar(i, est.mean, 0.7, yerr=err, capsize=4, color=_COLORS[i % len(_COLORS)], edgecolor="black", linewidth=0.5)
+            ax.scatter(np.full(est.n_seeds, i), _seed_values(runs, task, model, variant, metric), s=10, color="black", zorder=3)
+        ax.set_xticks(range(len(keys)), [variant_description(*k).split(" (")[0].replace(", ", "\n") for k in keys], fontsize=7)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_title(task_label(task))
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Mini tier: accuracy with 95% interval (one seed: Wilson over test rows; several: t over seeds)")
+    png, pdf = _save(fig, folder, "mini_accuracy")
+    return Plot("mini", "Accuracy with 95% intervals", png, pdf,
+                "Bar = accuracy (mean over complete seeds), error bar = 95% interval (Wilson over the test rows for one "
+                "seed, Student's t over seeds for several), dots = seeds.")
+
+
+def make_mini_plots(runs: pd.DataFrame, metric: str, folder: Path) -> PlotReport:
+    """The mini-tier plots: accuracies with intervals, training curves and learned lower bounds (no published)."""
+    report = PlotReport()
+    plot = plot_mini(runs, metric, folder)
+    if plot is not None:
+        report.plots.append(plot)
     for plots, notes in (plot_curves(runs, folder), plot_lower_bounds(runs, folder)):
         report.plots.extend(plots)
         report.notes.extend(notes)

@@ -20,7 +20,8 @@ from results.names import ACCURACY_METRICS
 RECORD_NAME = "record.json"
 SUPPORTED_SCHEMAS = (1,)
 STATUSES = ("complete", "running", "failed")
-METRIC_FIELDS = ACCURACY_METRICS + ("epochs", "steps", "params", "wall_time_s")
+# n_test / n_val: rows behind the test and validation accuracies (for binomial intervals; absent in older records)
+METRIC_FIELDS = ACCURACY_METRICS + ("epochs", "steps", "params", "wall_time_s", "n_test", "n_val")
 
 # Columns of the long table, in order; lower_bounds holds an (L, D) list of lists or None.
 COLUMNS = (
@@ -111,6 +112,10 @@ def parse_record(rec: Any, path: Path) -> dict[str, Any]:
         # Accuracies are fractions; a value like 88.7 means someone wrote percent, which would be 100x off here.
         if not math.isnan(v) and not 0.0 <= v <= 1.0:
             raise RecordError(f"{path}: metrics.{name} = {v} is outside [0, 1]; accuracies must be fractions, not percent.")
+    for name in ("n_test", "n_val"):
+        v = row[name]
+        if not math.isnan(v) and (v < 1 or v != int(v)):
+            raise RecordError(f"{path}: metrics.{name} = {v} is not a positive whole number of rows.")
 
     history = rec.get("history")
     row["history_path"] = str((path.parent / history).resolve()) if isinstance(history, str) and history else None

@@ -4,7 +4,8 @@ Output layout under the output folder:
     README.md          the tables and the plots (relative links), failures and caveats
     runs.csv           the long table, one row per run (accuracies as recorded, fractions)
     aggregate.csv      mean/std/count per (task, model, variant), accuracies in percent
-    tables/<name>.{md,tex,csv}    lra, imagenet, ablation, other (those with records behind them)
+    tables/<name>.{md,tex,csv}    lra, imagenet, ablation, other (those with records behind them); for a mini
+                                  report (results/mini.py) models and paired
     plots/<name>.{png,pdf}
 """
 
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from results import mini
 from results.aggregate import aggregate
-from results.plots import PlotReport, make_plots
+from results.plots import PlotReport, make_mini_plots, make_plots
 from results.published import Published, load_published
 from results.records import LoadResult, RecordError, load_runs
 from results.render import to_markdown, write_table
@@ -38,6 +40,10 @@ class BuildResult:
     plots: PlotReport
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    kind: str = "paper"
+    summary: list[str] = field(default_factory=list)  # mini: what the numbers show, computed from the records
+    left_out: dict[str, str] = field(default_factory=dict)  # mini: task -> why the suite leaves it out
+    notes: list[str] = field(default_factory=list)  # mini: facts about the suite's data (from its suite file)
 
 
 def _clear_generated(folder: Path) -> None:
@@ -82,6 +88,15 @@ def write_readme(suite: str, runs_root: Path, metric: str, result: BuildResult) 
     for w in result.warnings:
         lines.append(f"\n> Warning: {w}")
     lines.append("")
+    if result.kind == "mini":
+        lines += ["## What the numbers show", ""]
+        lines += [f"- {s}" for s in result.summary] or ["- No task has HGRN (cumsoftmax) and another model to compare."]
+        lines += [f"- {_md_escape(n)}" for n in result.notes]
+        lines.append("")
+        if result.left_out:
+            lines += ["Left out of this suite (not shown at chance):", ""]
+            lines += [f"- **{task}**: {_md_escape(why)}" for task, why in result.left_out.items()]
+            lines.append("")
 
     lines.append("## Tables")
     lines.append("")
@@ -93,7 +108,7 @@ def write_readme(suite: str, runs_root: Path, metric: str, result: BuildResult) 
         lines.append("Files: " + ", ".join(f"[{ext.upper() if ext != 'tex' else 'LaTeX'}]({_rel(p, out)})" for ext, p in files.items()))
         lines.append("")
     missing = [name for name in ("lra", "imagenet", "ablation") if name not in result.table_files]
-    if missing:
+    if missing and result.kind == "paper":
         why = {
             "lra": "no LRA task (listops, text, retrieval, image, pathfinder, pathx) in the records",
             "imagenet": "no imagenet run in the records",
@@ -140,8 +155,13 @@ def write_readme(suite: str, runs_root: Path, metric: str, result: BuildResult) 
 
 
 def build(suite: str, runs_root: Path, out: Path, metric: str, *, allow_unreadable: bool = False,
-          published: Published | None = None) -> BuildResult:
+          published: Published | None = None, kind: str = "paper", left_out: dict[str, str] | None = None,
+          notes: list[str] | None = None) -> BuildResult:
     """Read the records under `runs_root` and write tables, plots and README.md into `out`.
+
+    kind ``paper``: tables and plots beside the published numbers; ``mini``: the mini-tier report
+    (results/mini.py), models compared with each other with 95% intervals, and `left_out` (task -> reason)
+    and `notes` (facts about the suite's data) listed in the README.
 
     Raises RecordError (naming the file) for a malformed record unless allow_unreadable, and when
     there is no readable record at all.
@@ -159,8 +179,13 @@ def build(suite: str, runs_root: Path, out: Path, metric: str, *, allow_unreadab
     if other:
         warnings.append(f"some records name another suite ({', '.join(other)}); they are included because they are under `{runs_root}`.")
 
+    if kind not in ("paper", "mini"):
+        raise ValueError(f"report kind must be 'paper' or 'mini', got {kind!r}")
     agg = aggregate(runs, metric)
-    tables = build_tables(agg, published, metric)
+    if kind == "mini":
+        tables = [t for t in (mini.models_table(runs, metric), mini.paired_table(runs, metric)) if t is not None]
+    else:
+        tables = build_tables(agg, published, metric)
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("tables", "plots"):
         _clear_generated(out / sub)
@@ -169,9 +194,13 @@ def build(suite: str, runs_root: Path, out: Path, metric: str, *, allow_unreadab
     ).to_csv(out / "runs.csv", index=False)
     agg.to_csv(out / "aggregate.csv", index=False)
     table_files = {t.name: write_table(t, out / "tables") for t in tables}
-    plots = make_plots(runs, agg, published, metric, out / "plots")
+    if kind == "mini":
+        plots = make_mini_plots(runs, metric, out / "plots")
+    else:
+        plots = make_plots(runs, agg, published, metric, out / "plots")
 
-    result = BuildResult(out, out / "README.md", runs, agg, tables, table_files, plots, loaded.unreadable, warnings)
+    result = BuildResult(out, out / "README.md", runs, agg, tables, table_files, plots, loaded.unreadable, warnings,
+                         kind, mini.summary(runs, metric) if kind == "mini" else [], dict(left_out or {}), list(notes or []))
     result.readme.write_text(write_readme(suite, runs_root, metric, result), encoding="utf-8")
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -22,13 +22,12 @@ from harness.lock import lock_holder  # noqa: E402
 def test_demo_dry_run_lists_the_expected_runs(capsys):
     assert run_all.main(["--suite", "demo", "--dry-run", "--runs-root", "/nonexistent"]) == 0
     out = capsys.readouterr().out
-    expected = [f"{task}/{name}/seed0" for task in ("listops", "pathfinder")
-                for name in ("hgrn-cumsoftmax", "hgrn-none", "transformer-default")]
+    expected = [f"listops/{name}/seed0" for name in ("hgrn-cumsoftmax", "hgrn-none", "transformer-default")]
     for name in expected:
         assert name in out
     assert out.count(" -m lra fit ") == len(expected)
     assert "--model.init_args.lower_bound none" in out
-    assert "lra.prepare listops" in out and "lra.prepare pathfinder" in out
+    assert "lra.prepare listops" in out and "listops-mini.yaml" in out and "listops-transformer-mini.yaml" in out
 
 
 def test_every_suite_expands_and_points_at_existing_configs():
@@ -40,6 +39,10 @@ def test_every_suite_expands_and_points_at_existing_configs():
     _, runs = run_all.load_suite("lower-bound", seeds=2, only=["listops"])
     assert {r.variant for r in runs} == {"cumsoftmax", "none", "constant", "linear", "independent", "decreasing"}
     assert {r.seed for r in runs} == {0, 1} and {r.task for r in runs} == {"listops"}
+    _, runs = run_all.load_suite("lower-bound-mini")
+    assert {r.variant for r in runs} == {"cumsoftmax", "none", "constant", "linear", "independent", "decreasing",
+                                         "cumsoftmax-gate-none", "cumsoftmax-gate-bound"}
+    assert all(sum(r.variant == v for r in runs) >= 3 for v in {r.variant for r in runs})
 
 
 def test_unknown_suite_names_the_known_ones():
