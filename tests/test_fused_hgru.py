@@ -1,0 +1,96 @@
+"""The fused HGRU recurrence (kernels/hgru_core.py) equals the op-by-op path: outputs and every gradient."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import HGRU
+
+CASES = [  # (mode, complex, forget_mode, lower bound kind, lengths)
+    ("causal", True, "data", "rand", False),
+    ("causal", False, "data", "none", True),
+    ("causal", True, "bound", "rand", True),
+    ("bidirectional", True, "data", "zero-first", True),
+    ("bidirectional", False, "data", "rand", False),
+    ("bidirectional", True, "bound", "rand", False),
+    ("bidirectional", True, "data", "none", False),
+    ("2d", True, "data", "rand", False),
+    ("2d", False, "bound", "rand", False),
+    ("2d", True, "data", "zero-first", False),
+]
+
+
+def _bound(kind: str, d: int, dtype: torch.dtype) -> torch.Tensor | None:
+    if kind == "none":
+        return None
+    bound = torch.rand(d, dtype=dtype) * 0.9
+    if kind == "zero-first":  # the first layer's cumsoftmax bound is exactly 0 in some channels
+        bound[: d // 2] = 0
+    return bound.requires_grad_()
+
+
+def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor):
+    m.fused = fused
+    m.zero_grad(set_to_none=True)
+    for t in (x, bound):
+        if t is not None:
+            t.grad = None
+    y = m(x, bound, lengths=lengths, grid=grid)
+    (y * weight).sum().backward()
+    grads = {name: p.grad.clone() for name, p in m.named_parameters()}
+    grads["x"] = x.grad.clone()
+    if bound is not None:
+        grads["lower_bound"] = bound.grad.clone()
+    return y.detach(), grads
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("mode,complex_,forget_mode,bound_kind,with_lengths", CASES)
+def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol):
+    torch.manual_seed(0)
+    d, B = 6, 3
+    grid = (4, 5) if mode == "2d" else None
+    T = 20 if mode == "2d" else 37  # 37 > the chunked scan's loop threshold, with a remainder chunk
+    m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).to(dtype)
+    x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
+    bound = _bound(bound_kind, d, dtype)
+    lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
+    weight = torch.randn(B, T, d, dtype=dtype)
+    y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
+    y, g = _run(m, x, bound, lengths, grid, True, weight)
+    scale = y_ref.abs().max()
+    assert (y - y_ref).abs().max() <= tol * scale
+    assert g.keys() == g_ref.keys()
+    for name in g_ref:
+        ref = g_ref[name]
+        err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
+        assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+def test_fused_path_is_one_node_and_saves_no_complex_tensor():
+    """What the fused layer keeps for the backward: real tensors only, none wider than the projections."""
+    torch.manual_seed(0)
+    m = HGRU(8, "2d")
+    x = torch.randn(2, 16, 8, requires_grad=True)
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x, torch.rand(8))
+    assert not any(t.is_complex() for t in saved)
+    widest = max(t.numel() for t in saved)
+    assert widest <= 2 * 16 * 16  # B * T * 2d: the size of one projection output
+    m.fused = False
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x, torch.rand(8))
+    assert any(t.is_complex() for t in saved)  # the op-by-op path does keep complex states
+
+
+def test_fused_rejects_bad_grid():
+    m = HGRU(4, "2d")
+    with pytest.raises(ValueError, match="not H x W"):
+        m(torch.randn(1, 12, 4), grid=(3, 5))
