@@ -21,7 +21,7 @@ Both passes are ``torch.library.custom_op``s (with fake implementations and a re
 """
 from __future__ import annotations
 
-import math
+import os
 from typing import Optional
 
 import torch
@@ -105,8 +105,8 @@ def _directions(mode: str, B: int, T: int, D: int, H: int, W: int) -> list[tuple
         return [((B, T, D), False, "f")]
     if mode == "bidirectional":
         return [((B, T, D), False, "f"), ((B, T, D), True, "r")]
-    rows, cols = (B * H, W, D), (B, H, W * D)
-    return [(rows, False, "f"), (rows, True, "r"), (cols, False, "f"), (cols, True, "r")]
+    rows, cols = (B * H, W, D), (B, H, W * D)  # consecutive directions share a phase (one gate at a time)
+    return [(rows, False, "f"), (cols, False, "f"), (rows, True, "r"), (cols, True, "r")]
 
 
 def _complex_view(t: Tensor, complex_: bool) -> Tensor:
@@ -118,25 +118,34 @@ def _complex_view(t: Tensor, complex_: bool) -> Tensor:
 
 
 class _CpuScans:
-    """The scans on the chunked CPU scan, with each phase's gate computed once and shared by directions."""
+    """The scans on the chunked CPU scan. exp(log lam) is computed once; the complex gate lam e^{+-i theta} is
+    built for one phase at a time and reused while consecutive directions share it (the direction lists
+    are ordered so that they do), so at most one 2d-wide gate exists at a time."""
 
     def __init__(self, log_lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
         self.log_lam, self.thetas, self.complex = log_lam, thetas, complex_
         self._mag: Optional[Tensor] = None
-        self._gates: dict[tuple[str, bool], Tensor] = {}
+        self._key: Optional[tuple[str, bool]] = None
+        self._gate: Optional[Tensor] = None
 
     def gate(self, which: str, conj: bool) -> Tensor:
-        key = (which, conj) if self.complex else ("", False)
-        if key not in self._gates:
-            if self._mag is None:
-                self._mag = torch.exp(self.log_lam)
-            if not self.complex:
-                self._gates[key] = self._mag
+        if self._mag is None:
+            self._mag = torch.exp(self.log_lam)
+        if not self.complex:
+            return self._mag
+        if self._key != (which, conj):
+            if self._key == (which, not conj):
+                self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
             else:
+                self._gate = None
                 th = self.thetas[which].to(self._mag.dtype)
                 phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
-                self._gates[key] = torch.view_as_complex(self._mag.unsqueeze(-1) * phase)
-        return self._gates[key]
+                self._gate = torch.view_as_complex(self._mag.unsqueeze(-1) * phase)
+            self._key = (which, conj)
+        return self._gate
+
+    def release(self) -> None:
+        self._mag = self._gate = self._key = None
 
     def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
         a = self.gate(which, False).reshape(shape)
@@ -182,21 +191,27 @@ def _check(p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], f
 
 
 def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor, list[Tensor]]:
-    """h (the sum over directions, a complex or real (B, T, D) tensor) and, with ``keep``, each direction's."""
+    """h (the sum over directions, a complex or real (B, T, D) tensor) and, with ``keep``, the states of every
+    direction but the last (the backward gets the last one as h minus the others)."""
     uc = _complex_view(u, complex_)
     B, T, D = uc.shape
     h: Optional[Tensor] = None
     kept = []
-    for shape, reverse, which in dirs:
+    for k, (shape, reverse, which) in enumerate(dirs):
         hd = scans.forward(uc, shape, reverse, which).reshape(B, T, D)
-        if keep:
+        if keep and k < len(dirs) - 1:
             kept.append(hd)
-        h = hd if h is None else (h + hd if keep else h.add_(hd))
+            h = hd.clone() if h is None else h.add_(hd)
+        else:
+            h = hd if h is None else h.add_(hd)
     return h, kept
 
 
 def _scans_for(log_lam: Tensor, theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool):
-    if log_lam.device.type == "cpu":
+    """The CPU scan for CPU tensors, Triton otherwise; HGRN_SCAN_IMPL=triton forces Triton (on the CPU under
+    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan."""
+    choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
+    if choice in ("cpu", "reference") or (choice != "triton" and log_lam.device.type == "cpu"):
         return _CpuScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
     from .hgru_core_triton import TritonScans
 
@@ -234,61 +249,78 @@ def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_sa
         log_lam = log_lam * vmask
     u = _scan_input(p, om, valid, complex_, acc)
     scans = _scans_for(log_lam, theta_f, theta_r, complex_)
-    # states: the saved h (one direction) or every direction's, recomputed
+    # states: the saved h (one direction) or every direction's but the last, recomputed
     if h_saved.numel():
-        feat = h_saved
-        per_dir = [_complex_view(h_saved, complex_)]
+        feat, per_dir = h_saved, []
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
     # output gate and LayerNorm
     w, b = ln_w.to(acc), ln_b.to(acc)
     gf = g.to(acc)
-    y = (feat - mean) * rstd * w + b  # the LayerNorm output, from the saved statistics
     do = do.to(acc)
-    dg = torch.ops.aten.silu_backward(do * y, gf)
-    dy = do * F.silu(gf)
+    y = (feat - mean) * rstd * w + b  # the LayerNorm output, from the saved statistics
+    dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
     del y
+    dy = F.silu(gf).mul_(do)
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
-    del dy, feat
-    dh = _complex_view(dfeat.contiguous(), complex_)
-    # the scans, direction by direction
+    del dy
+    dh = _complex_view(dfeat, complex_)
+    # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
     uc = _complex_view(u, complex_)
+    if h_saved.numel():
+        last = torch.sub(_complex_view(h_saved, complex_), uc)
+    else:
+        last = hsum.sub_(uc)
+        for hd in per_dir:
+            last.sub_(hd)
+        for hd in per_dir:
+            hd.sub_(uc)
+    del feat
+    vs = per_dir + [last]
+    # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
     du: Optional[Tensor] = None
-    d_log = torch.zeros(B, T, D, dtype=acc, device=p.device)
-    d_theta = {"f": None, "r": None}
-    for (shape, reverse, which), hd in zip(dirs, per_dir):
+    d_log: Optional[Tensor] = None
+    d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
+    for k, (shape, reverse, which) in enumerate(dirs):
         G = scans.backward(dh, shape, reverse, which).reshape(B, T, D)
-        # P = conj(a_t h_{t-1}) G_t with a_t h_{t-1} = h_t - u_t
-        P = torch.sub(hd, uc)
+        P = vs[k]
+        vs[k] = None
         if complex_:
             P = P.conj_physical_().mul_(G)
-            d_log.add_(P.real)
+            d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
             part = P.imag.reshape(-1, D).sum(0)
             d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
         else:
-            d_log.add_(P.mul_(G))
+            P = P.mul_(G)
+            d_log = P if d_log is None else d_log.add_(P)
+        del P
         du = G if du is None else du.add_(G)
-        del P, G
-    per_dir.clear()
+        del G
+    scans.release()
+    del dh, dfeat, uc, u
     if vmask is not None:
         d_log.mul_(vmask)
     du_f = torch.view_as_real(du).view(B, T, I) if complex_ else du
     if vmask is not None:
-        du_f = du_f * vmask
+        du_f = du_f.mul_(vmask)
     # u = om * SiLU(p): back through the product and the SiLU
     c = F.silu(p.to(acc))
     if complex_:
         prod = (du_f.view(B, T, D, 2) * c.view(B, T, D, 2)).sum(-1)
-        dc = (du_f.view(B, T, D, 2) * om.unsqueeze(-1)).view(B, T, I)
+        del c
+        dc = du_f.view(B, T, D, 2).mul_(om.unsqueeze(-1)).view(B, T, I)
     else:
         prod = du_f * c
-        dc = du_f * om
-    del c
+        del c
+        dc = du_f.mul_(om)
+    del du, du_f
     dp = torch.ops.aten.silu_backward(dc, p.to(acc))
+    del dc
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
     d_om = prod.reshape(-1, D).sum(0) if forget_mode == "bound" else prod
     dz, d_gamma = _gate_backward(z, gamma, forget_mode, log_lam, d_log, d_om)
+
     def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
         return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)

@@ -94,3 +94,25 @@ def test_fused_rejects_bad_grid():
     m = HGRU(4, "2d")
     with pytest.raises(ValueError, match="not H x W"):
         m(torch.randn(1, 12, 4), grid=(3, 5))
+
+
+@pytest.mark.parametrize("mode,complex_", [("causal", True), ("bidirectional", False), ("2d", True)])
+def test_fused_on_triton_scans_equals_unfused(mode, complex_, monkeypatch):
+    """The fused core with its scans on the Triton kernels (the CUDA path; here under the interpreter)."""
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "triton")
+    torch.manual_seed(1)
+    d, B = 4, 2
+    grid = (3, 4) if mode == "2d" else None
+    T = 12 if mode == "2d" else 9
+    m = HGRU(d, mode, complex=complex_).double()
+    x = torch.randn(B, T, d, dtype=torch.float64, requires_grad=True)
+    bound = _bound("rand", d, torch.float64)
+    lengths = None if mode == "2d" else torch.tensor([T, 4])
+    weight = torch.randn(B, T, d, dtype=torch.float64)
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "cpu")
+    y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "triton")
+    y, g = _run(m, x, bound, lengths, grid, True, weight)
+    assert torch.allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    for name in g_ref:
+        assert torch.allclose(g[name], g_ref[name], rtol=1e-9, atol=1e-11), name
