@@ -218,8 +218,8 @@ def _scans_for(log_lam: Tensor, theta_f: Optional[Tensor], theta_r: Optional[Ten
     return TritonScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
 
 
-def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, mode, forget_mode, complex_, H, W, eps,
-                  save_h):
+def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
+                  H, W, eps, save_h):
     _check(p, z, g, gamma, forget_mode, mode, complex_, H, W)
     acc = _acc(p)
     B, T, I = p.shape
@@ -228,17 +228,21 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, mode, for
     if valid is not None:
         log_lam = log_lam * valid.to(acc).unsqueeze(-1)
     u = _scan_input(p, om, valid, complex_, acc)
+    del om
     scans = _scans_for(log_lam, theta_f, theta_r, complex_)
     h, _ = _states(u, scans, _directions(mode, B, T, D, H, W), complex_, keep=False)
+    del u, log_lam, scans
     feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
     y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
-    o = (y * F.silu(g.to(acc))).to(p.dtype)
     saved = feat if save_h else feat.new_empty(0)
-    return o, saved, mean, rstd
+    del h, feat
+    o = y.mul_(F.silu(g.to(acc))).to(p.dtype)
+    out = F.linear(o, out_w.to(o.dtype), None if out_b is None else out_b.to(o.dtype))
+    return out, saved, mean, rstd
 
 
-def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_saved, mean, rstd, mode,
-                   forget_mode, complex_, H, W, eps):
+def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, h_saved, mean, rstd,
+                   mode, forget_mode, complex_, H, W, eps):
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
@@ -255,14 +259,20 @@ def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_sa
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
-    # output gate and LayerNorm
+    # out_proj, output gate and LayerNorm, from the saved statistics
     w, b = ln_w.to(acc), ln_b.to(acc)
     gf = g.to(acc)
-    do = do.to(acc)
-    y = (feat - mean) * rstd * w + b  # the LayerNorm output, from the saved statistics
+    y = (feat - mean) * rstd * w + b
+    sg = F.silu(gf)
+    o = (y * sg).to(p.dtype)
+    d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
+    d_out_b = None if out_b is None else dout.sum((0, 1)).to(out_b.dtype)
+    del o
+    do = dout.matmul(out_w.to(dout.dtype)).to(acc)
     dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
     del y
-    dy = F.silu(gf).mul_(do)
+    dy = sg.mul_(do)
+    del do
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
     del dy
     dh = _complex_view(dfeat, complex_)
@@ -276,8 +286,10 @@ def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_sa
             last.sub_(hd)
         for hd in per_dir:
             hd.sub_(uc)
+        del hsum
     del feat
     vs = per_dir + [last]
+    del per_dir, last
     # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
     du: Optional[Tensor] = None
     d_log: Optional[Tensor] = None
@@ -326,7 +338,8 @@ def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_sa
         return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)
 
     return (cast(dp, p), cast(dz, z), cast(dg, g), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
-            cast(d_theta["r"], theta_r), cast(dw, ln_w), cast(db, ln_b))
+            cast(d_theta["r"], theta_r), cast(dw, ln_w), cast(db, ln_b), cast(d_out_w, out_w),
+            cast(d_out_b, out_b))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -336,57 +349,59 @@ def _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, h_sa
 @torch.library.custom_op("hgrn::hgru_core", mutates_args=())
 def _hgru_core_op(
     p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
-    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, valid: Optional[Tensor], mode: str, forget_mode: str,
-    is_complex: bool, H: int, W: int, eps: float, save_h: bool,
+    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+    valid: Optional[Tensor], mode: str, forget_mode: str, is_complex: bool, H: int, W: int, eps: float,
+    save_h: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    o, saved, mean, rstd = _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, mode, forget_mode,
-                                         is_complex, H, W, eps, save_h)
-    return o, saved, mean, rstd
+    return _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode,
+                         is_complex, H, W, eps, save_h)
 
 
 @_hgru_core_op.register_fake
-def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, mode, forget_mode, is_complex, H, W, eps, save_h):
+def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
+      save_h):
     B, T, I = p.shape
     acc = _acc(p)
     saved = p.new_empty((B, T, I) if save_h else (0,), dtype=acc)
-    return p.new_empty(p.shape), saved, p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
+    out = p.new_empty((B, T, out_w.shape[0]))
+    return out, saved, p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
 
 
 @torch.library.custom_op("hgrn::hgru_core_backward", mutates_args=())
 def _hgru_core_backward_op(
-    do: Tensor, p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
-    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, valid: Optional[Tensor], saved: Tensor, mean: Tensor,
-    rstd: Tensor, mode: str, forget_mode: str, is_complex: bool, H: int, W: int, eps: float,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _core_backward(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, saved, mean, rstd, mode,
-                          forget_mode, is_complex, H, W, eps)
+    dout: Tensor, p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
+    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+    valid: Optional[Tensor], saved: Tensor, mean: Tensor, rstd: Tensor, mode: str, forget_mode: str,
+    is_complex: bool, H: int, W: int, eps: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean,
+                          rstd, mode, forget_mode, is_complex, H, W, eps)
 
 
 @_hgru_core_backward_op.register_fake
-def _(do, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, saved, mean, rstd, mode, forget_mode, is_complex,
-      H, W, eps):
+def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd, mode,
+      forget_mode, is_complex, H, W, eps):
     def like(t):
         return p.new_empty(0) if t is None else torch.empty_like(t)
 
     return (torch.empty_like(p), like(z), torch.empty_like(g), like(gamma), like(theta_f), like(theta_r),
-            torch.empty_like(ln_w), torch.empty_like(ln_b))
+            torch.empty_like(ln_w), torch.empty_like(ln_b), torch.empty_like(out_w), like(out_b))
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, mode, forget_mode, is_complex, H, W, eps, _ = inputs
+    (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
+     _) = inputs
     _, saved, mean, rstd = output
-    ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, saved, mean, rstd)
+    ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd)
     ctx.config = (mode, forget_mode, is_complex, H, W, eps)
 
 
-def _backward(ctx, do, _d_saved, _d_mean, _d_rstd):
-    p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, saved, mean, rstd = ctx.saved_tensors
-    grads = _hgru_core_backward_op(do.contiguous(), p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, valid, saved,
-                                   mean, rstd, *ctx.config)
-    dp, dz, dg, d_gamma, d_theta_f, d_theta_r, dw, db = grads
-    return (dp, dz if z is not None else None, dg, d_gamma if gamma is not None else None,
-            d_theta_f if theta_f is not None else None, d_theta_r if theta_r is not None else None, dw, db,
-            None, None, None, None, None, None, None, None)
+def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
+    tensors = ctx.saved_tensors
+    grads = _hgru_core_backward_op(dout.contiguous(), *tensors, *ctx.config)
+    inputs = tensors[:10]  # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b
+    return (*(None if t is None else d for t, d in zip(inputs, grads)), None, None, None, None, None, None, None,
+            None)
 
 
 _hgru_core_op.register_autograd(_backward, setup_context=_setup_context)
@@ -398,6 +413,8 @@ def hgru_core(
     g: Tensor,
     ln_weight: Tensor,
     ln_bias: Tensor,
+    out_weight: Tensor,
+    out_bias: Optional[Tensor],
     *,
     mode: str,
     forget_mode: str = "data",
@@ -410,15 +427,15 @@ def hgru_core(
     eps: float = 1e-5,
     save_states: Optional[bool] = None,
 ) -> Tensor:
-    """LayerNorm(h) * SiLU(g) for the projections p (B, T, inner), z (B, T, D) and g (B, T, inner).
+    """out_proj(LayerNorm(h) * SiLU(g)) for the projections p (B, T, inner), z (B, T, D) and g (B, T, inner).
 
-    Complex channels are interleaved (re, im) in p, g, the LayerNorm affine and the result. ``valid`` (B, T)
-    turns positions into identity steps (log gate 0, input 0). ``grid`` (H, W) is used in 2D mode only.
-    ``save_states`` keeps h for the backward (default: in causal mode, where the backward has no other
-    use for a recomputation) instead of recomputing every direction's states there.
+    Complex channels are interleaved (re, im) in p, g, the LayerNorm affine and out_weight's columns.
+    ``valid`` (B, T) turns positions into identity steps (log gate 0, input 0). ``grid`` (H, W) is used in 2D
+    mode only. ``save_states`` keeps h for the backward (default: in causal mode, where the backward has no
+    other use for a recomputation) instead of recomputing every direction's states there.
     """
     H, W = (int(grid[0]), int(grid[1])) if mode == "2d" else (1, 1)
     save = mode == "causal" if save_states is None else bool(save_states)
-    out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, valid, mode,
-                        forget_mode, bool(is_complex), H, W, float(eps), save)
+    out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
+                        out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save)
     return out[0]

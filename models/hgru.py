@@ -180,13 +180,12 @@ class HGRU(nn.Module):
         if lengths is not None and self.mode != "2d":
             valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
         hw = grid_shape(x.shape[1], grid) if self.mode == "2d" else (1, 1)
-        o = hgru_core(
-            p, z, g, norm_w, norm_b, mode=self.mode, forget_mode=self.forget_mode, is_complex=self.complex,
-            lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
+        return hgru_core(
+            p, z, g, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, forget_mode=self.forget_mode,
+            is_complex=self.complex, lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
             theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None,
             valid=valid, grid=hw, eps=self.norm.eps,
         )
-        return F.linear(o, out_w, self.out_proj.bias)
 
     def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:
         B, T, D = u.shape
