@@ -253,9 +253,15 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         log_lam = log_lam * vmask
     u = _scan_input(p, om, valid, complex_, acc)
     scans = _scans_for(log_lam, theta_f, theta_r, complex_)
-    # states: the saved h (one direction) or every direction's but the last, recomputed
-    if h_saved.numel():
+    # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
+    # minus the others, also when h was saved)
+    if h_saved.numel() and len(dirs) == 1:
         feat, per_dir = h_saved, []
+    elif h_saved.numel():
+        feat = h_saved
+        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which).reshape(B, T, D)
+                   for shape, reverse, which in dirs[:-1]]
+        hsum = _complex_view(h_saved.clone(), complex_)
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
@@ -278,7 +284,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     dh = _complex_view(dfeat, complex_)
     # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
     uc = _complex_view(u, complex_)
-    if h_saved.numel():
+    if h_saved.numel() and len(dirs) == 1:
         last = torch.sub(_complex_view(h_saved, complex_), uc)
     else:
         last = hsum.sub_(uc)
@@ -319,8 +325,9 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     # u = om * SiLU(p): back through the product and the SiLU
     c = F.silu(p.to(acc))
     if complex_:
-        prod = (du_f.view(B, T, D, 2) * c.view(B, T, D, 2)).sum(-1)
-        del c
+        pairs = c.mul_(du_f).view(B, T, D, 2)
+        prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
+        del c, pairs
         dc = du_f.view(B, T, D, 2).mul_(om.unsqueeze(-1)).view(B, T, I)
     else:
         prod = du_f * c

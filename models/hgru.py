@@ -106,6 +106,9 @@ class HGRU(nn.Module):
         # One fused autograd node for the recurrence (kernels/hgru_core.py); False runs the op-by-op path
         # below, the reference the fused one is tested against.
         self.fused = True
+        # Fused path: keep the summed state h for the backward (True) or recompute every direction's states
+        # there (False); None: keep it in causal mode only (see kernels/hgru_core.py).
+        self.save_states: bool | None = None
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
     def _recurrence_inputs(
@@ -184,7 +187,7 @@ class HGRU(nn.Module):
             p, z, g, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, forget_mode=self.forget_mode,
             is_complex=self.complex, lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
             theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None,
-            valid=valid, grid=hw, eps=self.norm.eps,
+            valid=valid, grid=hw, eps=self.norm.eps, save_states=self.save_states,
         )
 
     def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:

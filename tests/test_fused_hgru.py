@@ -29,8 +29,8 @@ def _bound(kind: str, d: int, dtype: torch.dtype) -> torch.Tensor | None:
     return bound.requires_grad_()
 
 
-def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor):
-    m.fused = fused
+def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor, save_states=None):
+    m.fused, m.save_states = fused, save_states
     m.zero_grad(set_to_none=True)
     for t in (x, bound):
         if t is not None:
@@ -47,6 +47,17 @@ def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: to
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("mode,complex_,forget_mode,bound_kind,with_lengths", CASES)
 def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol):
+    _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, None)
+
+
+@pytest.mark.parametrize("mode,complex_", [("causal", False), ("bidirectional", True), ("2d", True)])
+@pytest.mark.parametrize("save_states", [True, False])
+def test_fused_state_policy_equals_unfused(mode, complex_, save_states):
+    """Keeping h for the backward or recomputing every direction's states there gives the same gradients."""
+    _compare(mode, complex_, "data", "rand", mode != "2d", torch.float64, 1e-10, save_states)
+
+
+def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states):
     torch.manual_seed(0)
     d, B = 6, 3
     grid = (4, 5) if mode == "2d" else None
@@ -57,7 +68,7 @@ def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_leng
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
     weight = torch.randn(B, T, d, dtype=dtype)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
-    y, g = _run(m, x, bound, lengths, grid, True, weight)
+    y, g = _run(m, x, bound, lengths, grid, True, weight, save_states)
     scale = y_ref.abs().max()
     assert (y - y_ref).abs().max() <= tol * scale
     assert g.keys() == g_ref.keys()
