@@ -4,18 +4,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import HGRN
+from models import HGRN, HGRU
 
 
-def _model(mode: str, seed: int = 0, **kwargs) -> HGRN:
+def _model(mode: str, seed: int = 0, layers: int = 2, **kwargs) -> HGRN:
     torch.manual_seed(seed)
-    return HGRN(8, 2, mode=mode, **kwargs)
+    return HGRN(8, layers, mode=mode, **kwargs)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "op-by-op"])
 @pytest.mark.parametrize("mode", ["causal", "bidirectional", "2d"])
-def test_no_graph_breaks(mode):
+def test_no_graph_breaks(mode, fused):
+    """Both HGRU paths: the fused core op, and the op-by-op path around the CPU scan op."""
     torch._dynamo.reset()
     m = _model(mode)
+    for layer in m.modules():
+        if isinstance(layer, HGRU):
+            layer.fused = fused
     x = torch.randn(2, 16, 8)
     lengths = None if mode == "2d" else torch.tensor([16, 11])
     explained = torch._dynamo.explain(m)(x, lengths)
@@ -39,11 +44,16 @@ def _assert_same(eager, compiled, tol):
         assert torch.allclose(g1[name], g0[name], rtol=tol, atol=tol), name
 
 
-@pytest.mark.parametrize("mode,complex_,forget_mode", [("2d", True, "data"), ("bidirectional", False, "bound")])
-def test_compiled_equals_eager_aot(mode, complex_, forget_mode):
-    """AOTAutograd traces the fused op's forward and backward (fake implementations) and runs them."""
+@pytest.mark.parametrize("mode,complex_,forget_mode,fused", [("2d", True, "data", True),
+                                                             ("bidirectional", False, "bound", True),
+                                                             ("bidirectional", True, "data", False)])
+def test_compiled_equals_eager_aot(mode, complex_, forget_mode, fused):
+    """AOTAutograd traces the custom ops' forward and backward (fake implementations) and runs them."""
     torch._dynamo.reset()
     m = _model(mode, complex=complex_, forget_mode=forget_mode)
+    for layer in m.modules():
+        if isinstance(layer, HGRU):
+            layer.fused = fused
     x = torch.randn(2, 16, 8)
     lengths = None if mode == "2d" else torch.tensor([16, 9])
     eager = _forward_backward(m, x, lengths)
@@ -52,9 +62,10 @@ def test_compiled_equals_eager_aot(mode, complex_, forget_mode):
 
 
 def test_compiled_equals_eager_inductor():
-    """The inductor C++ backend around the fused op (a smoke test: one small bidirectional model)."""
+    """The inductor C++ backend around the fused op (a smoke test: one small one-layer model, as C++ compile
+    time grows with every distinct kernel)."""
     torch._dynamo.reset()
-    m = _model("bidirectional")
+    m = _model("bidirectional", layers=1)
     x = torch.randn(2, 12, 8)
     eager = _forward_backward(m, x, None)
     compiled = _forward_backward(m, x, None, torch.compile(m, fullgraph=True))
