@@ -1,12 +1,18 @@
-"""One training step (forward + backward + AdamW) of HGRN against the Transformer baseline, side by side.
+"""One training step (forward + backward + AdamW) of HGRN against the Transformer, side by side.
 
-    python benchmarks/model.py [--d-model 64] [--layers 2] [--batch 1] [--lengths 1024 4096 16384]
+    python benchmarks/model.py                                  # d 64, 2 layers, batch 1, T 1024/4096/16384
+    python benchmarks/model.py --pair image [--batch 8]         # LRA Image paper config, 2D HGRN
+    python benchmarks/model.py --pair deit [--batch 16]         # HGRN-DeiT-Tiny vs DeiT-Tiny
+    python benchmarks/model.py --pair image --compile           # both sides under torch.compile
+    python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (before issue 11)
 
-Same width, depth, embedding and head; bidirectional HGRN (the LRA setting) against a bidirectional
-pre-norm Transformer with ``scaled_dot_product_attention``. Each (model, T) runs in its own child process so
-that its peak resident memory can be read cleanly (VmHWM reset through /proc/self/clear_refs); the parent
-prints tokens per second and peak memory, with the HGRN / Transformer ratios. A Transformer that runs out of
-memory or time is reported as such, not hidden.
+The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
+runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through
+/proc/self/clear_refs, reported above the RSS held before the first step); the two sides of a pair run one
+after the other in the same invocation and the ratios are printed (time ratio = HGRN step time over the
+Transformer's; tokens/s ratio = its inverse; memory ratio = HGRN peak over the Transformer's). With
+--compile the first (compiling) step's time is reported too. A Transformer that runs out of memory or time
+is reported as such, not hidden.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import sys
 import time
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _status_kib(field: str) -> int:
@@ -31,25 +38,21 @@ def _status_kib(field: str) -> int:
 
 def child(args: argparse.Namespace) -> None:
     """Build one model, time a few training steps, print a JSON line with the results."""
+    sys.path.insert(0, ROOT)
     import torch
 
-    from models import HGRN, ClassificationHead, SequenceClassifier, TokenEmbedding, Transformer
+    from benchmarks.pairs import build, training_step
+    from models import HGRU
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    d, L, T, B = args.d_model, args.layers, args.length, args.batch
-    body = HGRN(d, L, mode="bidirectional") if args.model == "hgrn" else Transformer(d, L, n_heads=args.heads, ffn_ratio=1.0)
-    model = SequenceClassifier(TokenEmbedding(256, d), body, ClassificationHead(d, 10))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    tokens = torch.randint(1, 256, (B, T))
-    labels = torch.randint(0, 10, (B,))
-
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(tokens), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    net, loss_fn = build(args.pair, args.model, args.batch, args.length)
+    for module in net.modules():
+        if isinstance(module, HGRU):
+            module.fused = args.hgrn_path == "fused"
+    if args.compile:
+        net.compile()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     base = _status_kib("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark to the current RSS
@@ -58,24 +61,30 @@ def child(args: argparse.Namespace) -> None:
         pass
     times = []
     try:
-        step()  # warm-up (also allocates AdamW state)
+        start = time.perf_counter()
+        training_step(net, loss_fn, opt)  # warm-up (also allocates AdamW state; compiles with --compile)
+        first = time.perf_counter() - start
         for _ in range(args.steps):
             start = time.perf_counter()
-            step()
+            training_step(net, loss_fn, opt)
             times.append(time.perf_counter() - start)
     except (RuntimeError, MemoryError) as err:
         print(json.dumps({"status": f"failed: {type(err).__name__}: {str(err).splitlines()[0][:80]}"}))
         return
     peak = _status_kib("VmHWM") - base
-    params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"status": "ok", "step_s": statistics.median(times), "peak_mib": peak / 1024, "params": params}))
+    params = sum(p.numel() for p in net.parameters())
+    print(json.dumps({"status": "ok", "step_s": statistics.median(times), "first_s": first,
+                      "peak_mib": peak / 1024, "params": params}))
 
 
 def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--model", model, "--length", str(length)]
-    for name in ("d_model", "layers", "batch", "heads", "steps", "threads"):
-        cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    env = {**os.environ, **MALLOC_ENV}
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--length", str(length),
+           "--pair", args.pair, "--hgrn-path", args.hgrn_path]
+    for name in ("batch", "steps", "threads"):
+        cmd += [f"--{name}", str(getattr(args, name))]
+    if args.compile:
+        cmd.append("--compile")
+    env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -88,50 +97,57 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    sys.path.insert(0, ROOT)
+    from benchmarks.pairs import PAIRS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--pair", choices=list(PAIRS), default="small")
+    parser.add_argument("--batch", type=int, default=None, help="default: the pair's (image 8, deit 16, small 1)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per (model, T) child")
-    parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384])
+    parser.add_argument("--compile", action="store_true", help="torch.compile both networks")
+    parser.add_argument("--hgrn-path", choices=["fused", "unfused"], default="fused",
+                        help="HGRU recurrence: the fused custom op or the op-by-op reference path")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
+                        help="sequence lengths of the 'small' pair (the others have fixed lengths)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=["hgrn", "transformer"], help=argparse.SUPPRESS)
-    parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--length", type=int, default=1024, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    print(
-        f"training step, d_model={args.d_model}, layers={args.layers}, batch={args.batch}, "
-        f"{args.threads} threads, median of {args.steps} steps"
-    )
-    header = (
-        f"{'T':>6} | {'HGRN tok/s':>11} {'Transf. tok/s':>13} {'speed ratio':>11} | "
-        f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'memory ratio':>12}"
-    )
+    args.batch = args.batch or PAIRS[args.pair].batch
+    lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
+    print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
+          f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}")
+    header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
+              f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9}")
+    if args.compile:
+        header += f" | {'HGRN 1st s':>10} {'Transf. 1st s':>13}"
     print(header)
     print("-" * len(header))
-    for T in args.lengths:
+    for T in lengths:
         h, t = run_child("hgrn", T, args), run_child("transformer", T, args)
-        tokens = args.batch * T
 
-        def rate(r: dict) -> str:
-            return f"{tokens / r['step_s']:,.0f}" if r["status"] == "ok" else "-"
-
-        def mem(r: dict) -> str:
-            return f"{r['peak_mib']:,.0f}" if r["status"] == "ok" else "-"
+        def show(r: dict, key: str, fmt: str) -> str:
+            return format(r[key], fmt) if r["status"] == "ok" else "-"
 
         both = h["status"] == "ok" and t["status"] == "ok"
-        speed = f"{t['step_s'] / h['step_s']:.2f}x" if both else "-"
+        ratio = f"{h['step_s'] / t['step_s']:.2f}x" if both else "-"
+        rate = f"{t['step_s'] / h['step_s']:.2f}x" if both else "-"
         memory = f"{h['peak_mib'] / t['peak_mib']:.2f}x" if both else "-"
-        print(f"{T:>6} | {rate(h):>11} {rate(t):>13} {speed:>11} | {mem(h):>9} {mem(t):>11} {memory:>12}", flush=True)
+        line = (f"{T:>6} | {show(h, 'step_s', '.3f'):>8} {show(t, 'step_s', '.3f'):>9} {ratio:>10} {rate:>11} | "
+                f"{show(h, 'peak_mib', ',.0f'):>9} {show(t, 'peak_mib', ',.0f'):>11} {memory:>9}")
+        if args.compile:
+            line += f" | {show(h, 'first_s', '.1f'):>10} {show(t, 'first_s', '.1f'):>13}"
+        print(line, flush=True)
         for name, r in (("HGRN", h), ("Transformer", t)):
             if r["status"] != "ok":
                 print(f"       {name} at T={T}: {r['status']}")
-    print("speed ratio = HGRN tokens/s over Transformer tokens/s; memory ratio = HGRN peak over Transformer peak")
+    print("time ratio = HGRN step time / Transformer's (lower is better); tok/s ratio = its inverse; "
+          "mem ratio = HGRN peak RSS above baseline / Transformer's")
 
 
 if __name__ == "__main__":

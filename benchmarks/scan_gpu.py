@@ -42,6 +42,9 @@ SHAPES = [
     (4, 2048, 2048), (8, 1024, 512), (1, 32768, 1024), (64, 1, 4096),
 ]
 SMOKE_SHAPES = [(2, 40, 24), (4, 1, 8)]
+# whole HGRU layers (B, T, d, mode): the LRA Image paper config's layer, HGRN-DeiT-Tiny's, a long causal one
+LAYER_SHAPES = [(8, 1024, 512, "2d"), (16, 256, 192, "bidirectional"), (4, 4096, 512, "causal")]
+SMOKE_LAYER_SHAPES = [(2, 16, 4, "2d"), (2, 9, 4, "bidirectional")]
 LARGE = 64 * 2**20  # "shapes of 64M elements or more"
 SMALL_US = 50.0  # forward under this: time with CUDA graphs
 
@@ -439,6 +442,7 @@ def main() -> int:
         return 0
     if not cuda:
         os.environ["TRITON_INTERPRET"] = "1"  # before the kernels are first imported
+        os.environ["HGRN_SCAN_IMPL"] = "triton"  # the HGRU layers' scans too
     sys.path.insert(0, ROOT)
     import triton
 
@@ -490,6 +494,9 @@ def main() -> int:
     result["rows"] = rows
     _print_table(rows)
 
+    print("\n== whole HGRU layer beside its bare scans ==")
+    result["layers"] = _layer_rows(torch, TS, clock, device, LAYER_SHAPES if cuda else SMOKE_LAYER_SHAPES)
+
     if not args.no_sweep:
         print("\n== tile / T-split sweep ==")
         result["sweep"] = _sweep(torch, TS, clock, device, not cuda)
@@ -512,6 +519,62 @@ def main() -> int:
         print(f"\nwrote {args.out}")
     print(f"total {result['wall_s']:.0f} s")
     return 0 if all_ok else 1
+
+
+def _layer_rows(torch, TS, clock, device, shapes) -> list[dict]:
+    """Forward and forward+backward of a complex HGRU layer (fused core, and the op-by-op path) against the
+    bare Triton scans it runs (the same directions over complex (B, T, d) inputs), in ms and as ratios."""
+    from models import HGRU
+
+    rows = []
+    print(f"{'B, T, d, mode':>26} | {'pass':>7} | {'fused ms':>9} {'unfused ms':>10} {'scans ms':>9} | "
+          f"{'fused/scans':>11} {'unfused/fused':>13}")
+    for B, T, d, mode in shapes:
+        if rows and clock.left() < 0:  # the first shape always runs, so every code path is exercised
+            print("  (budget exhausted: remaining layer shapes skipped)")
+            break
+        torch.manual_seed(0)
+        layer = HGRU(d, mode).to(device)
+        x = torch.randn(B, T, d, device=device, requires_grad=True)
+        bound = torch.rand(d, device=device)
+        side = math.isqrt(T)
+        grid = (side, T // side) if mode == "2d" else None
+        u = torch.randn(B, T, d, device=device, dtype=torch.complex64, requires_grad=True)
+        lf = torch.nn.functional.logsigmoid(torch.randn(B, T, d, device=device)).requires_grad_()
+        th_f = torch.rand(d, device=device, requires_grad=True)
+        th_r = torch.rand(d, device=device, requires_grad=True)
+
+        def scans():
+            if mode == "causal":
+                return TS.hgrn_scan_triton(u, lf, th_f)
+            out = TS.hgrn_scan_bidirectional_triton(u, lf, th_f, th_r)
+            if mode == "2d":  # the columns as a (B, H, W*d) view, phase repeated per column
+                H, W = grid
+                cols = TS.hgrn_scan_bidirectional_triton(
+                    u.reshape(B, H, W * d), lf.reshape(B, H, W * d), th_f.repeat(W), th_r.repeat(W))
+                out = out + cols.reshape(B, T, d)
+            return out
+
+        def run_layer(fused: bool):
+            def f():
+                layer.fused = fused
+                return layer(x, bound, grid=grid)
+            return f
+
+        row = {"shape": [B, T, d], "mode": mode}
+        for pas in ("fwd", "fwdbwd"):
+            times = {}
+            for name, f, inputs in (("fused", run_layer(True), [x]), ("unfused", run_layer(False), [x]),
+                                    ("scans", scans, [u, lf, th_f, th_r])):
+                run = _wrap(torch, f, inputs, pas)
+                run()  # warm-up: compilation and autotuning stay out of the timing
+                times[name] = clock.time(run)[0]
+            row[pas] = times
+            print(f"{str((B, T, d, mode)):>26} | {pas:>7} | {times['fused']:9.3f} {times['unfused']:10.3f} "
+                  f"{times['scans']:9.3f} | {times['fused'] / times['scans']:10.2f}x "
+                  f"{times['unfused'] / times['fused']:12.2f}x")
+        rows.append(row)
+    return rows
 
 
 def _smoke_correctness(torch, TS, ref) -> list[dict]:

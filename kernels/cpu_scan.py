@@ -10,6 +10,8 @@ gate shifted by one step (never autograd through a loop over time). Accumulation
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from .validation import compute_dtype, output_dtype
@@ -122,46 +124,80 @@ def _gate(
     return torch.polar(magnitude, theta.expand_as(magnitude), out=out)
 
 
-class _HgrnScanCpu(torch.autograd.Function):
-    """Inputs arrive already in the accumulation dtype; casts happen outside so autograd handles them."""
+# The scan as two torch.library custom ops with a registered autograd (instead of an autograd.Function), so
+# torch.compile keeps each call as one opaque node with a fake implementation instead of breaking the graph.
+# Inputs arrive already in the accumulation dtype; casts happen outside so autograd handles them.
 
-    @staticmethod
-    def forward(ctx, x, log_f, theta, h0, reverse: bool, strategy: str):  # type: ignore[override]
-        gate = _gate(log_f, theta, x.dtype)
-        h = scan_with_gate(x, gate, h0, reverse, strategy, out=gate)
-        ctx.reverse, ctx.strategy = reverse, strategy
-        ctx.has_h0 = h0 is not None
-        ctx.save_for_backward(x, log_f, theta, h)
-        return h
 
-    @staticmethod
-    def backward(ctx, grad_h):  # type: ignore[override]
-        x, log_f, theta, h = ctx.saved_tensors
-        reverse = ctx.reverse
-        grad_h = grad_h.to(h.dtype).contiguous()
-        neg_theta = None if theta is None else -theta
-        # The gradient flows against the scan direction through conj(gate) one step further along; the
-        # gate is computed straight into its shifted place. Where the backward scan starts it multiplies a
-        # zero state, so that one value is irrelevant.
-        shifted = torch.empty_like(h)
-        src, dst, start = (slice(0, -1), slice(1, None), 0) if reverse else (slice(1, None), slice(0, -1), -1)
-        _gate(log_f[:, src], neg_theta, h.dtype, out=shifted[:, dst])
-        shifted[:, start] = 0
-        G = scan_with_gate(grad_h, shifted, None, not reverse, ctx.strategy, out=shifted)
-        grad_x = G if ctx.needs_input_grad[0] else None
-        grad_log_f = grad_theta = grad_h0 = None
-        if ctx.needs_input_grad[1] or (theta is not None and ctx.needs_input_grad[2]):
-            # P_t = conj(a_t * h_{t-1}) * G_t, and a_t * h_{t-1} = h_t - x_t.
-            P = torch.sub(h, x)
-            P = P.conj_physical_().mul_(G) if P.is_complex() else P.mul_(G)
-            if ctx.needs_input_grad[1]:
-                grad_log_f = P.real if P.is_complex() else P
-            if theta is not None and ctx.needs_input_grad[2]:
-                grad_theta = P.imag.sum(dim=(0, 1))
-        if ctx.has_h0 and ctx.needs_input_grad[3]:
-            first = -1 if reverse else 0
-            grad_h0 = _gate(log_f[:, first], neg_theta, h.dtype) * G[:, first]
-        return grad_x, grad_log_f, grad_theta, grad_h0, None, None
+@torch.library.custom_op("hgrn::scan_cpu", mutates_args=())
+def _scan_op(x: torch.Tensor, log_f: torch.Tensor, theta: Optional[torch.Tensor], h0: Optional[torch.Tensor],
+             reverse: bool, strategy: str) -> torch.Tensor:
+    gate = _gate(log_f, theta, x.dtype)
+    return scan_with_gate(x, gate, h0, reverse, strategy, out=gate)
+
+
+@_scan_op.register_fake
+def _(x, log_f, theta, h0, reverse, strategy):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("hgrn::scan_cpu_backward", mutates_args=())
+def _scan_backward_op(grad_h: torch.Tensor, x: torch.Tensor, log_f: torch.Tensor, theta: Optional[torch.Tensor],
+                      h0: Optional[torch.Tensor], h: torch.Tensor, reverse: bool, strategy: str,
+                      need_gate: bool, need_h0: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    grad_h = grad_h.to(h.dtype).contiguous()
+    neg_theta = None if theta is None else -theta
+    # The gradient flows against the scan direction through conj(gate) one step further along; the gate is
+    # computed straight into its shifted place. Where the backward scan starts it multiplies a zero state,
+    # so that one value is irrelevant.
+    shifted = torch.empty_like(h)
+    src, dst, start = (slice(0, -1), slice(1, None), 0) if reverse else (slice(1, None), slice(0, -1), -1)
+    _gate(log_f[:, src], neg_theta, h.dtype, out=shifted[:, dst])
+    shifted[:, start] = 0
+    G = scan_with_gate(grad_h, shifted, None, not reverse, strategy, out=shifted)
+    if need_gate:  # (absent gradients are distinct empty tensors: a custom op's outputs may not alias)
+        # P_t = conj(a_t * h_{t-1}) * G_t, and a_t * h_{t-1} = h_t - x_t.
+        P = torch.sub(h, x)
+        P = P.conj_physical_().mul_(G) if P.is_complex() else P.mul_(G)
+        grad_log_f = P.real if P.is_complex() else P
+        grad_theta = P.imag.sum(dim=(0, 1)) if theta is not None else log_f.new_empty(0)
+    else:
+        grad_log_f, grad_theta = log_f.new_empty(0), log_f.new_empty(0)
+    if h0 is not None and need_h0:
+        first = -1 if reverse else 0
+        grad_h0 = _gate(log_f[:, first], neg_theta, h.dtype) * G[:, first]
+    else:
+        grad_h0 = x.new_empty(0)
+    return G, grad_log_f, grad_theta, grad_h0
+
+
+@_scan_backward_op.register_fake
+def _(grad_h, x, log_f, theta, h0, h, reverse, strategy, need_gate, need_h0):
+    real = torch.float64 if log_f.dtype == torch.float64 else torch.float32
+    grad_log_f = x.new_empty(x.shape, dtype=real) if need_gate else log_f.new_empty(0)
+    grad_theta = x.new_empty(theta.shape, dtype=real) if (need_gate and theta is not None) else log_f.new_empty(0)
+    grad_h0 = torch.empty_like(h) if (h0 is not None and need_h0) else x.new_empty(0)
+    return torch.empty_like(h), grad_log_f, grad_theta, grad_h0
+
+
+def _setup_scan(ctx, inputs, output) -> None:
+    x, log_f, theta, h0, reverse, strategy = inputs
+    ctx.save_for_backward(x, log_f, theta, h0, output)
+    ctx.reverse, ctx.strategy = reverse, strategy
+
+
+def _scan_backward(ctx, grad_h):
+    x, log_f, theta, h0, h = ctx.saved_tensors
+    need_x, need_log_f, need_theta, need_h0 = ctx.needs_input_grad[:4]
+    need_gate = need_log_f or (theta is not None and need_theta)
+    gx, glf, gth, gh0 = _scan_backward_op(grad_h, x, log_f, theta, h0, h, ctx.reverse, ctx.strategy, need_gate,
+                                          h0 is not None and need_h0)
+    return (gx if need_x else None, glf if need_log_f else None,
+            gth if (theta is not None and need_theta) else None, gh0 if (h0 is not None and need_h0) else None,
+            None, None)
+
+
+_scan_op.register_autograd(_scan_backward, setup_context=_setup_scan)
 
 
 def hgrn_scan_cpu(
@@ -176,7 +212,7 @@ def hgrn_scan_cpu(
     """The CPU path of ``kernels.hgrn_scan`` (arguments already validated there)."""
     acc = compute_dtype(x, theta, log_f)
     real_acc = torch.float64 if acc in (torch.float64, torch.complex128) else torch.float32
-    h = _HgrnScanCpu.apply(
+    h = _scan_op(
         x.to(acc).contiguous(),
         log_f.to(real_acc).contiguous(),
         None if theta is None else theta.to(real_acc),

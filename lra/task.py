@@ -44,6 +44,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     ``weight_decay_on`` (``weights``: not on norms, biases, bounds, phases; ``all``, as published).
     Data-derived (filled from the DataModule when None): ``num_classes``, ``vocab_size``, ``pad_index``,
     ``in_channels``, ``grid``.
+    ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
+    times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         pad_index: int = 0,
         in_channels: int | None = None,
         grid: tuple[int, int] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -159,6 +162,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def _build(self) -> None:
         self.net = self._network()
+        if self.hparams.compile:  # in place: parameter names and checkpoints stay those of the eager net
+            self.net.compile()
         for split in SPLITS:
             self.metrics[f"{split}_acc"] = MulticlassAccuracy(self.hparams.num_classes, average="micro")
 

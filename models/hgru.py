@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kernels import hgrn_scan, hgrn_scan_bidirectional
+from kernels.hgru_core import hgru_core
 
 MODES = ("causal", "bidirectional", "2d")
 GATE_INITS = ("default", "chrono")
@@ -98,6 +99,16 @@ class HGRU(nn.Module):
             self.theta_forward = nn.Parameter(_theta_init(d_model))
             if mode != "causal":
                 self.theta_reverse = nn.Parameter(_theta_init(d_model))
+            # The fused path keeps complex channels interleaved (re, im), as input_proj writes them: position
+            # k of that order is position _interleave[k] of the [Re h, Im h] order the parameters use.
+            order = torch.stack([torch.arange(d_model), torch.arange(d_model) + d_model], dim=-1).flatten()
+            self.register_buffer("_interleave", order, persistent=False)
+        # One fused autograd node for the recurrence (kernels/hgru_core.py); False runs the op-by-op path
+        # below, the reference the fused one is tested against.
+        self.fused = True
+        # Fused path: keep the summed state h for the backward (True) or recompute every direction's states
+        # there (False); None: keep it in causal mode only (see kernels/hgru_core.py).
+        self.save_states: bool | None = None
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
     def _recurrence_inputs(
@@ -140,6 +151,8 @@ class HGRU(nn.Module):
         ``lengths`` (B,): positions at or past a row's length become identity steps (gate 1, input 0), so
         padding never leaks into the true positions, in either direction. ``grid`` (H, W) is for 2D mode
         (default: a square grid)."""
+        if self.fused and (self.forget_mode == "data" or (self.forget_mode == "bound" and lower_bound is not None)):
+            return self._forward_fused(x, lower_bound, lengths, grid)
         u, log_lam = self._recurrence_inputs(x, lower_bound)
         if log_lam is None:
             return self._output(u, x)
@@ -154,6 +167,28 @@ class HGRU(nn.Module):
         else:
             h = self._scan_2d(u, log_lam, grid)
         return self._output(h, x)
+
+    def _forward_fused(self, x: torch.Tensor, lower_bound: torch.Tensor | None, lengths: torch.Tensor | None,
+                       grid: tuple[int, int] | None) -> torch.Tensor:
+        p = self.input_proj(x)
+        z = self.lambda_proj(x) if self.lambda_proj is not None else None
+        gate_w, gate_b, norm_w, norm_b = self.gate.weight, self.gate.bias, self.norm.weight, self.norm.bias
+        out_w = self.out_proj.weight
+        if self.complex:  # the parameters in interleaved order (small gathers, no activation is permuted)
+            order = self._interleave
+            gate_w, norm_w, norm_b, out_w = gate_w[order], norm_w[order], norm_b[order], out_w[:, order]
+            gate_b = None if gate_b is None else gate_b[order]
+        g = F.linear(x, gate_w, gate_b)
+        valid = None
+        if lengths is not None and self.mode != "2d":
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+        hw = grid_shape(x.shape[1], grid) if self.mode == "2d" else (1, 1)
+        return hgru_core(
+            p, z, g, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, forget_mode=self.forget_mode,
+            is_complex=self.complex, lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
+            theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None,
+            valid=valid, grid=hw, eps=self.norm.eps, save_states=self.save_states,
+        )
 
     def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:
         B, T, D = u.shape

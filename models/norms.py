@@ -13,7 +13,9 @@ class SequenceBatchNorm(nn.BatchNorm1d):
     Lightning's ``sync_batchnorm=True`` converts it to SyncBatchNorm (the paper's "synbatch")."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        # One contiguous copy of the output: a transposed one made every Linear after it keep its own copy of
+        # its input for the backward. (Normalising (B*T, D) rows instead is slower on the CPU.)
+        return super().forward(x.transpose(1, 2)).transpose(1, 2).contiguous()
 
 
 class SimpleRMSNorm(nn.Module):

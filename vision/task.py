@@ -51,6 +51,8 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     ``betas``, ``eps`` (no decay on norms, biases, lower bounds, phases); ``warmup_epochs`` from ``warmup_lr``,
     cosine to ``min_lr`` over the run (vision/schedule.py); ``label_smoothing`` in the training loss.
     Data-derived (filled from the DataModule when None): ``num_classes``, ``in_channels``, ``image_size``.
+    ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
+    times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
         num_classes: int | None = None,
         in_channels: int | None = None,
         image_size: int | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -144,6 +147,8 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
         if hp.image_size is not None and hp.image_size % hp.patch_size:
             raise ValueError(f"data.image_size {hp.image_size} is not divisible by model.patch_size {hp.patch_size}")
         self.net = self._network()
+        if self.hparams.compile:  # in place: parameter names and checkpoints stay those of the eager net
+            self.net.compile()
         for split in SPLITS:
             self.metrics[f"{split}_acc"] = MulticlassAccuracy(hp.num_classes, average="micro")
         if hp.num_classes > 5:  # ImageNet papers also quote top-5

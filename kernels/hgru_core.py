@@ -1,0 +1,448 @@
+"""The fused HGRU recurrence: from the projections' outputs to the normalised, gated input of out_proj.
+
+    o = LayerNorm(h) * SiLU(g),  h = sum over directions of scan((1 - lam) * SiLU(p), lam * e^{i theta})
+
+with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) in log space (``forget_mode="data"``) or the lower
+bound gamma alone (``"bound"``). One autograd node per layer instead of a dozen: the forward keeps only its
+inputs (p, z, g, the small parameters) plus the LayerNorm statistics, and, in causal mode, the state h (the
+backward needs it and recomputing it would cost a whole scan); the backward recomputes the cheap elementwise
+intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and, for bidirectional and 2D mixers, every
+direction's states, instead of saving 2d-wide complex tensors per direction.
+
+Layout: complex channels stay interleaved (re, im) exactly as input_proj writes them, so packing is a free
+view (``torch.view_as_complex``); the LayerNorm and the output gate work on the interleaved order too (the
+caller permutes the LayerNorm affine, the gate projection's rows and out_proj's columns to match; see
+models/hgru.py). 2D mode scans rows as (B*H, W, D) and columns as (B, H, W*D) views of the same
+contiguous tensor: no transposed copies.
+
+Both passes are ``torch.library.custom_op``s (with fake implementations and a registered autograd), so
+``torch.compile`` traces a whole HGRN without a graph break. The scans run on the chunked CPU scan
+(kernels/cpu_scan.py) for CPU tensors and on the Triton kernels (kernels/triton_scan_kernels.py) otherwise.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .cpu_scan import scan_with_gate
+
+MODES = ("causal", "bidirectional", "2d")
+FORGET_MODES = ("data", "bound")
+_TINY = torch.finfo(torch.float32).tiny
+
+
+def _acc(t: Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The forget gate and the scan input
+
+
+def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
+          acc: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(log lam (B, T, D), 1 - lam, (B, T, D) or (D,)) in ``acc``; the same formulas as models/hgru.py."""
+    if forget_mode == "bound":
+        gam = gamma.to(acc)
+        return torch.log(gam.clamp_min(_TINY)).expand(shape).contiguous(), 1 - gam
+    zf = z.to(acc)
+    if gamma is None:
+        return F.logsigmoid(zf), torch.sigmoid(-zf)
+    gam = gamma.to(acc)
+    log_lam = torch.logaddexp(torch.log(gam.clamp_min(_TINY)), torch.log1p(-gam) + F.logsigmoid(zf))
+    return log_lam, (1 - gam) * torch.sigmoid(-zf)
+
+
+def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, log_lam: Tensor,
+                   d_log: Tensor, d_om: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """Gradients (dz, dgamma) of the gate from those of log lam and of 1 - lam (what autograd would give).
+
+    With s = sigmoid(z) and lam = gamma + (1 - gamma) s: d log lam / dz = (1 - gamma) s (1 - s) / lam,
+    d (1 - lam) / dz = -(1 - gamma) s (1 - s), d log lam / d gamma = (1[gamma >= tiny] - s) / lam (the
+    clamp keeps a bound of exactly 0 finite, as in the unfused path) and d (1 - lam) / d gamma = -(1 - s).
+    """
+    if forget_mode == "bound":
+        gam = gamma.to(d_log.dtype)
+        live = (gam >= _TINY).to(gam.dtype)
+        d_gamma = d_log.reshape(-1, d_log.shape[-1]).sum(0) * live / gam.clamp_min(_TINY) - d_om
+        return None, d_gamma
+    zf = z.to(d_log.dtype)
+    s = torch.sigmoid(zf)
+    s1 = 1 - s
+    if gamma is None:
+        return s1 * (d_log - d_om * s), None
+    gam = gamma.to(d_log.dtype)
+    inv_lam = torch.exp(-log_lam)
+    dz = s * s1 * (1 - gam) * (d_log * inv_lam - d_om)
+    live = (gam >= _TINY).to(gam.dtype)
+    d_gamma = (d_log * inv_lam * (live - s) - d_om * s1).reshape(-1, zf.shape[-1]).sum(0)
+    return dz, d_gamma
+
+
+def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, acc: torch.dtype) -> Tensor:
+    """u = (1 - lam) * SiLU(p) (interleaved pairs share their channel's gate), zero where not valid."""
+    c = F.silu(p.to(acc))
+    B, T, I = p.shape
+    if complex_:
+        u = (c.view(B, T, I // 2, 2) * om.unsqueeze(-1)).view(B, T, I)
+    else:
+        u = c * om
+    if valid is not None:
+        u = u * (valid.to(acc).unsqueeze(-1))
+    return u
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Directions: (view of a (B, T, D) tensor as (B', L, D'), reverse, which phase)
+
+
+def _directions(mode: str, B: int, T: int, D: int, H: int, W: int) -> list[tuple[tuple[int, int, int], bool, str]]:
+    if mode == "causal":
+        return [((B, T, D), False, "f")]
+    if mode == "bidirectional":
+        return [((B, T, D), False, "f"), ((B, T, D), True, "r")]
+    rows, cols = (B * H, W, D), (B, H, W * D)  # consecutive directions share a phase (one gate at a time)
+    return [(rows, False, "f"), (cols, False, "f"), (rows, True, "r"), (cols, True, "r")]
+
+
+def _complex_view(t: Tensor, complex_: bool) -> Tensor:
+    """The (B, T, D) state/input tensor: complex view of interleaved (B, T, 2D) floats, or t itself."""
+    if not complex_:
+        return t
+    B, T, I = t.shape
+    return torch.view_as_complex(t.view(B, T, I // 2, 2))
+
+
+class _CpuScans:
+    """The scans on the chunked CPU scan. exp(log lam) is computed once; the complex gate lam e^{+-i theta} is
+    built for one phase at a time and reused while consecutive directions share it (the direction lists
+    are ordered so that they do), so at most one 2d-wide gate exists at a time."""
+
+    def __init__(self, log_lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
+        self.log_lam, self.thetas, self.complex = log_lam, thetas, complex_
+        self._mag: Optional[Tensor] = None
+        self._key: Optional[tuple[str, bool]] = None
+        self._gate: Optional[Tensor] = None
+
+    def gate(self, which: str, conj: bool) -> Tensor:
+        if self._mag is None:
+            self._mag = torch.exp(self.log_lam)
+        if not self.complex:
+            return self._mag
+        if self._key != (which, conj):
+            if self._key == (which, not conj):
+                self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
+            else:
+                self._gate = None
+                th = self.thetas[which].to(self._mag.dtype)
+                phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
+                self._gate = torch.view_as_complex(self._mag.unsqueeze(-1) * phase)
+            self._key = (which, conj)
+        return self._gate
+
+    def release(self) -> None:
+        self._mag = self._gate = self._key = None
+
+    def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
+        a = self.gate(which, False).reshape(shape)
+        return scan_with_gate(u.reshape(shape), a, None, reverse)
+
+    def backward(self, dh: Tensor, shape, reverse: bool, which: str) -> Tensor:
+        """G, the gradient reaching each state: the output-gradient scan against the scan's direction with
+        the conjugated gate one step further along."""
+        a = self.gate(which, True).reshape(shape)
+        g = dh.reshape(shape)
+        G = torch.empty_like(g)
+        if reverse:  # G_t = g_t + conj(a_{t-1}) G_{t-1}
+            G[:, 0] = g[:, 0]
+            if shape[1] > 1:
+                scan_with_gate(g[:, 1:], a[:, :-1], G[:, 0], False, out=G[:, 1:])
+        else:  # G_t = g_t + conj(a_{t+1}) G_{t+1}
+            G[:, -1] = g[:, -1]
+            if shape[1] > 1:
+                scan_with_gate(g[:, :-1], a[:, 1:], G[:, -1], True, out=G[:, :-1])
+        return G
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The two passes
+
+
+def _check(p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], forget_mode: str, mode: str,
+           complex_: bool, H: int, W: int) -> None:
+    if mode not in MODES:
+        raise ValueError(f"hgru_core: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if forget_mode not in FORGET_MODES:
+        raise ValueError(f"hgru_core: forget_mode must be one of {FORGET_MODES} (no memory needs no scan), got {forget_mode!r}")
+    if p.dim() != 3 or g.shape != p.shape:
+        raise ValueError(f"hgru_core: p and g must be (B, T, inner) of one shape, got {tuple(p.shape)} and {tuple(g.shape)}")
+    if complex_ and p.shape[-1] % 2:
+        raise ValueError(f"hgru_core: a complex HGRU needs an even inner width, got {p.shape[-1]}")
+    if forget_mode == "data" and z is None:
+        raise ValueError("hgru_core: forget_mode 'data' needs the gate logits z")
+    if forget_mode == "bound" and gamma is None:
+        raise ValueError("hgru_core: forget_mode 'bound' needs the lower bound gamma")
+    if mode == "2d" and H * W != p.shape[1]:
+        raise ValueError(f"hgru_core: 2D grid {H} x {W} does not hold {p.shape[1]} tokens")
+
+
+def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor, list[Tensor]]:
+    """h (the sum over directions, a complex or real (B, T, D) tensor) and, with ``keep``, the states of every
+    direction but the last (the backward gets the last one as h minus the others)."""
+    uc = _complex_view(u, complex_)
+    B, T, D = uc.shape
+    h: Optional[Tensor] = None
+    kept = []
+    for k, (shape, reverse, which) in enumerate(dirs):
+        hd = scans.forward(uc, shape, reverse, which).reshape(B, T, D)
+        if keep and k < len(dirs) - 1:
+            kept.append(hd)
+            h = hd.clone() if h is None else h.add_(hd)
+        else:
+            h = hd if h is None else h.add_(hd)
+    return h, kept
+
+
+def _scans_for(log_lam: Tensor, theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool):
+    """The CPU scan for CPU tensors, Triton otherwise; HGRN_SCAN_IMPL=triton forces Triton (on the CPU under
+    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan."""
+    choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
+    if choice in ("cpu", "reference") or (choice != "triton" and log_lam.device.type == "cpu"):
+        return _CpuScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+    from .hgru_core_triton import TritonScans
+
+    return TritonScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+
+
+def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
+                  H, W, eps, save_h):
+    _check(p, z, g, gamma, forget_mode, mode, complex_, H, W)
+    acc = _acc(p)
+    B, T, I = p.shape
+    D = I // 2 if complex_ else I
+    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
+    if valid is not None:
+        log_lam = log_lam * valid.to(acc).unsqueeze(-1)
+    u = _scan_input(p, om, valid, complex_, acc)
+    del om
+    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    h, _ = _states(u, scans, _directions(mode, B, T, D, H, W), complex_, keep=False)
+    del u, log_lam, scans
+    feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
+    y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
+    saved = feat if save_h else feat.new_empty(0)
+    del h, feat
+    o = y.mul_(F.silu(g.to(acc))).to(p.dtype)
+    out = F.linear(o, out_w.to(o.dtype), None if out_b is None else out_b.to(o.dtype))
+    return out, saved, mean, rstd
+
+
+def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, h_saved, mean, rstd,
+                   mode, forget_mode, complex_, H, W, eps):
+    acc = _acc(p)
+    B, T, I = p.shape
+    D = I // 2 if complex_ else I
+    dirs = _directions(mode, B, T, D, H, W)
+    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
+    vmask = None if valid is None else valid.to(acc).unsqueeze(-1)
+    if vmask is not None:
+        log_lam = log_lam * vmask
+    u = _scan_input(p, om, valid, complex_, acc)
+    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
+    # minus the others, also when h was saved)
+    if h_saved.numel() and len(dirs) == 1:
+        feat, per_dir = h_saved, []
+    elif h_saved.numel():
+        feat = h_saved
+        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which).reshape(B, T, D)
+                   for shape, reverse, which in dirs[:-1]]
+        hsum = _complex_view(h_saved.clone(), complex_)
+    else:
+        hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
+        feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
+    # out_proj, output gate and LayerNorm, from the saved statistics
+    w, b = ln_w.to(acc), ln_b.to(acc)
+    gf = g.to(acc)
+    y = (feat - mean) * rstd * w + b
+    sg = F.silu(gf)
+    o = (y * sg).to(p.dtype)
+    d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
+    d_out_b = None if out_b is None else dout.sum((0, 1)).to(out_b.dtype)
+    del o
+    do = dout.matmul(out_w.to(dout.dtype)).to(acc)
+    dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
+    del y
+    dy = sg.mul_(do)
+    del do
+    dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
+    del dy
+    dh = _complex_view(dfeat, complex_)
+    # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
+    uc = _complex_view(u, complex_)
+    if h_saved.numel() and len(dirs) == 1:
+        last = torch.sub(_complex_view(h_saved, complex_), uc)
+    else:
+        last = hsum.sub_(uc)
+        for hd in per_dir:
+            last.sub_(hd)
+        for hd in per_dir:
+            hd.sub_(uc)
+        del hsum
+    del feat
+    vs = per_dir + [last]
+    del per_dir, last
+    # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
+    du: Optional[Tensor] = None
+    d_log: Optional[Tensor] = None
+    d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
+    for k, (shape, reverse, which) in enumerate(dirs):
+        G = scans.backward(dh, shape, reverse, which).reshape(B, T, D)
+        P = vs[k]
+        vs[k] = None
+        if complex_:
+            P = P.conj_physical_().mul_(G)
+            d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
+            part = P.imag.reshape(-1, D).sum(0)
+            d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
+        else:
+            P = P.mul_(G)
+            d_log = P if d_log is None else d_log.add_(P)
+        del P
+        du = G if du is None else du.add_(G)
+        del G
+    scans.release()
+    del dh, dfeat, uc, u
+    if vmask is not None:
+        d_log.mul_(vmask)
+    du_f = torch.view_as_real(du).view(B, T, I) if complex_ else du
+    if vmask is not None:
+        du_f = du_f.mul_(vmask)
+    # u = om * SiLU(p): back through the product and the SiLU
+    c = F.silu(p.to(acc))
+    if complex_:
+        pairs = c.mul_(du_f).view(B, T, D, 2)
+        prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
+        del c, pairs
+        dc = du_f.view(B, T, D, 2).mul_(om.unsqueeze(-1)).view(B, T, I)
+    else:
+        prod = du_f * c
+        del c
+        dc = du_f.mul_(om)
+    del du, du_f
+    dp = torch.ops.aten.silu_backward(dc, p.to(acc))
+    del dc
+    # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
+    d_om = prod.reshape(-1, D).sum(0) if forget_mode == "bound" else prod
+    dz, d_gamma = _gate_backward(z, gamma, forget_mode, log_lam, d_log, d_om)
+
+    def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
+        # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
+        return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)
+
+    return (cast(dp, p), cast(dz, z), cast(dg, g), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
+            cast(d_theta["r"], theta_r), cast(dw, ln_w), cast(db, ln_b), cast(d_out_w, out_w),
+            cast(d_out_b, out_b))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Registration: two opaque ops for torch.compile, tied together by a registered autograd
+
+
+@torch.library.custom_op("hgrn::hgru_core", mutates_args=())
+def _hgru_core_op(
+    p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
+    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+    valid: Optional[Tensor], mode: str, forget_mode: str, is_complex: bool, H: int, W: int, eps: float,
+    save_h: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode,
+                         is_complex, H, W, eps, save_h)
+
+
+@_hgru_core_op.register_fake
+def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
+      save_h):
+    B, T, I = p.shape
+    acc = _acc(p)
+    saved = p.new_empty((B, T, I) if save_h else (0,), dtype=acc)
+    out = p.new_empty((B, T, out_w.shape[0]))
+    return out, saved, p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
+
+
+@torch.library.custom_op("hgrn::hgru_core_backward", mutates_args=())
+def _hgru_core_backward_op(
+    dout: Tensor, p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
+    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+    valid: Optional[Tensor], saved: Tensor, mean: Tensor, rstd: Tensor, mode: str, forget_mode: str,
+    is_complex: bool, H: int, W: int, eps: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean,
+                          rstd, mode, forget_mode, is_complex, H, W, eps)
+
+
+@_hgru_core_backward_op.register_fake
+def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd, mode,
+      forget_mode, is_complex, H, W, eps):
+    def like(t):
+        return p.new_empty(0) if t is None else torch.empty_like(t)
+
+    return (torch.empty_like(p), like(z), torch.empty_like(g), like(gamma), like(theta_f), like(theta_r),
+            torch.empty_like(ln_w), torch.empty_like(ln_b), torch.empty_like(out_w), like(out_b))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
+     _) = inputs
+    _, saved, mean, rstd = output
+    ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd)
+    ctx.config = (mode, forget_mode, is_complex, H, W, eps)
+
+
+def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
+    tensors = ctx.saved_tensors
+    grads = _hgru_core_backward_op(dout.contiguous(), *tensors, *ctx.config)
+    inputs = tensors[:10]  # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b
+    return (*(None if t is None else d for t, d in zip(inputs, grads)), None, None, None, None, None, None, None,
+            None)
+
+
+_hgru_core_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def hgru_core(
+    p: Tensor,
+    z: Optional[Tensor],
+    g: Tensor,
+    ln_weight: Tensor,
+    ln_bias: Tensor,
+    out_weight: Tensor,
+    out_bias: Optional[Tensor],
+    *,
+    mode: str,
+    forget_mode: str = "data",
+    is_complex: bool = True,
+    lower_bound: Optional[Tensor] = None,
+    theta_forward: Optional[Tensor] = None,
+    theta_reverse: Optional[Tensor] = None,
+    valid: Optional[Tensor] = None,
+    grid: tuple[int, int] = (1, 1),
+    eps: float = 1e-5,
+    save_states: Optional[bool] = None,
+) -> Tensor:
+    """out_proj(LayerNorm(h) * SiLU(g)) for the projections p (B, T, inner), z (B, T, D) and g (B, T, inner).
+
+    Complex channels are interleaved (re, im) in p, g, the LayerNorm affine and out_weight's columns.
+    ``valid`` (B, T) turns positions into identity steps (log gate 0, input 0). ``grid`` (H, W) is used in 2D
+    mode only. ``save_states`` keeps h for the backward (default: in causal mode, where the backward has no
+    other use for a recomputation) instead of recomputing every direction's states there.
+    """
+    H, W = (int(grid[0]), int(grid[1])) if mode == "2d" else (1, 1)
+    save = mode == "causal" if save_states is None else bool(save_states)
+    out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
+                        out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save)
+    return out[0]

@@ -1,0 +1,129 @@
+"""The fused HGRU recurrence (kernels/hgru_core.py) equals the op-by-op path: outputs and every gradient."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import HGRU
+
+CASES = [  # (mode, complex, forget_mode, lower bound kind, lengths)
+    ("causal", True, "data", "rand", False),
+    ("causal", False, "data", "none", True),
+    ("causal", True, "bound", "rand", True),
+    ("bidirectional", True, "data", "zero-first", True),
+    ("bidirectional", False, "data", "rand", False),
+    ("bidirectional", True, "bound", "rand", False),
+    ("bidirectional", True, "data", "none", False),
+    ("2d", True, "data", "rand", False),
+    ("2d", False, "bound", "rand", False),
+    ("2d", True, "data", "zero-first", False),
+]
+
+
+def _bound(kind: str, d: int, dtype: torch.dtype) -> torch.Tensor | None:
+    if kind == "none":
+        return None
+    bound = torch.rand(d, dtype=dtype) * 0.9
+    if kind == "zero-first":  # the first layer's cumsoftmax bound is exactly 0 in some channels
+        bound[: d // 2] = 0
+    return bound.requires_grad_()
+
+
+def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor, save_states=None):
+    m.fused, m.save_states = fused, save_states
+    m.zero_grad(set_to_none=True)
+    for t in (x, bound):
+        if t is not None:
+            t.grad = None
+    y = m(x, bound, lengths=lengths, grid=grid)
+    (y * weight).sum().backward()
+    grads = {name: p.grad.clone() for name, p in m.named_parameters()}
+    grads["x"] = x.grad.clone()
+    if bound is not None:
+        grads["lower_bound"] = bound.grad.clone()
+    return y.detach(), grads
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("mode,complex_,forget_mode,bound_kind,with_lengths", CASES)
+def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol):
+    _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, None)
+
+
+@pytest.mark.parametrize("mode,complex_", [("causal", False), ("bidirectional", True), ("2d", True)])
+@pytest.mark.parametrize("save_states", [True, False])
+def test_fused_state_policy_equals_unfused(mode, complex_, save_states):
+    """Keeping h for the backward or recomputing every direction's states there gives the same gradients."""
+    _compare(mode, complex_, "data", "rand", mode != "2d", torch.float64, 1e-10, save_states)
+
+
+def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states):
+    torch.manual_seed(0)
+    d, B = 6, 3
+    grid = (4, 5) if mode == "2d" else None
+    T = 20 if mode == "2d" else 37  # 37 > the chunked scan's loop threshold, with a remainder chunk
+    m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).to(dtype)
+    x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
+    bound = _bound(bound_kind, d, dtype)
+    lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
+    weight = torch.randn(B, T, d, dtype=dtype)
+    y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
+    y, g = _run(m, x, bound, lengths, grid, True, weight, save_states)
+    scale = y_ref.abs().max()
+    assert (y - y_ref).abs().max() <= tol * scale
+    assert g.keys() == g_ref.keys()
+    for name in g_ref:
+        ref = g_ref[name]
+        err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
+        assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+def test_fused_path_is_one_node_and_saves_no_complex_tensor():
+    """What the fused layer keeps for the backward: real tensors only, none wider than the projections."""
+    torch.manual_seed(0)
+    m = HGRU(8, "2d")
+    x = torch.randn(2, 16, 8, requires_grad=True)
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x, torch.rand(8))
+    assert not any(t.is_complex() for t in saved)
+    widest = max(t.numel() for t in saved)
+    assert widest <= 2 * 16 * 16  # B * T * 2d: the size of one projection output
+    m.fused = False
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x, torch.rand(8))
+    assert any(t.is_complex() for t in saved)  # the op-by-op path does keep complex states
+
+
+def test_fused_rejects_bad_grid():
+    m = HGRU(4, "2d")
+    with pytest.raises(ValueError, match="not H x W"):
+        m(torch.randn(1, 12, 4), grid=(3, 5))
+
+
+@pytest.mark.parametrize("mode,complex_", [("causal", True), ("bidirectional", False), ("2d", True)])
+def test_fused_on_triton_scans_equals_unfused(mode, complex_, monkeypatch):
+    """The fused core with its scans on the Triton kernels (the CUDA path; here under the interpreter)."""
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "triton")
+    torch.manual_seed(1)
+    d, B = 4, 2
+    grid = (3, 4) if mode == "2d" else None
+    T = 12 if mode == "2d" else 9
+    m = HGRU(d, mode, complex=complex_).double()
+    x = torch.randn(B, T, d, dtype=torch.float64, requires_grad=True)
+    bound = _bound("rand", d, torch.float64)
+    lengths = None if mode == "2d" else torch.tensor([T, 4])
+    weight = torch.randn(B, T, d, dtype=torch.float64)
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "cpu")
+    y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
+    monkeypatch.setenv("HGRN_SCAN_IMPL", "triton")
+    y, g = _run(m, x, bound, lengths, grid, True, weight)
+    assert torch.allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    for name in g_ref:
+        assert torch.allclose(g[name], g_ref[name], rtol=1e-9, atol=1e-11), name
