@@ -225,12 +225,12 @@ def _paired_verdicts(sub: pd.DataFrame, metric: str) -> str:
         d = paired_difference(_by_seed(hgrn[hgrn["variant"] == variant], metric), ref)
         if d is None or d.n < 2:
             continue
-        item = f"{variant} {d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}] (n={d.n})"
+        item = f"`{variant}` {d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}] (n={d.n})"
         (beyond if d.excludes_zero else within).append(item)
     if not beyond and not within:
         return ""
     return (f"Paired with {PAPER_SCHEDULE} by seed (points, 95% t interval), beyond seed noise: "
-            f"{'; '.join(beyond) or 'none'}; within it: {'; '.join(within) or 'none'}.")
+            f"{'; '.join(beyond) or 'no variant'}; within it: {'; '.join(within) or 'no variant'}.")
 
 
 def summary(runs: pd.DataFrame, metric: str) -> list[str]:

@@ -151,8 +151,8 @@ def test_ablation_report_pairs_by_seed(tmp_path):
     gate_row = next(r for r in models.rows if "gate-none" in r[1])
     assert gate_row[3] == "2 (+1 failed)" and "no forget gate" in gate_row[1]
     readme = result.readme.read_text()
-    assert f"beyond seed noise: none {statistics.mean(diffs):+.1f} [" in readme
-    assert "within it: linear " in readme
+    assert f"beyond seed noise: `none` {statistics.mean(diffs):+.1f} [" in readme
+    assert "within it: `linear` " in readme
 
 
 def test_prepare_split_sizes_are_exact_and_checked(tmp_path, capsys):
