@@ -307,10 +307,15 @@ def make_plots(runs: pd.DataFrame, agg: pd.DataFrame, published: Published, metr
     for plot in (plot_vs_published(runs, agg, published, metric, folder), plot_ablation(runs, agg, metric, folder)):
         if plot is not None:
             report.plots.append(plot)
+    _add_curves_and_bounds(report, runs, folder)
+    return report
+
+
+def _add_curves_and_bounds(report: PlotReport, runs: pd.DataFrame, folder: Path) -> None:
+    """Training curves and learned lower bounds: every report kind has them."""
     for plots, notes in (plot_curves(runs, folder), plot_lower_bounds(runs, folder)):
         report.plots.extend(plots)
         report.notes.extend(notes)
-    return report
 
 
 def plot_mini(runs: pd.DataFrame, metric: str, folder: Path) -> Plot | None:
@@ -354,7 +359,5 @@ def make_mini_plots(runs: pd.DataFrame, metric: str, folder: Path) -> PlotReport
     plot = plot_mini(runs, metric, folder)
     if plot is not None:
         report.plots.append(plot)
-    for plots, notes in (plot_curves(runs, folder), plot_lower_bounds(runs, folder)):
-        report.plots.extend(plots)
-        report.notes.extend(notes)
+    _add_curves_and_bounds(report, runs, folder)
     return report
