@@ -22,6 +22,7 @@ from test_lra_image import rgb_images, write_cifar
 from test_lra_listops import write_listops
 from test_lra_pathfinder_reader import write_pathfinder
 from test_lra_retrieval import write_aan
+from test_lra_text import write_acl
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lra" / "configs"
 OVERLAY = CONFIGS / "overlays" / "corrected.yaml"
@@ -104,21 +105,12 @@ def test_scanned_padding_equals_an_explicit_loop_over_the_padded_sequence():
 
 # -- 2, 3. Text and Retrieval tokens ------------------------------------------------------------------------------
 
-def write_reviews(root: Path, train: dict[str, list[str]], test: dict[str, list[str]]) -> None:
-    for split, reviews in (("train", train), ("test", test)):
-        for label, texts in reviews.items():
-            d = root / "imdb" / "aclImdb" / split / label
-            d.mkdir(parents=True, exist_ok=True)
-            for i, text in enumerate(texts):
-                (d / f"{i}_1.txt").write_text(text, encoding="utf-8")
-
-
 def test_text_characters_min_frequency_15_and_eos(tmp_path):
     # counts straddle the threshold: a 20, b 15 (kept), c 14 (unknown), d 16; one review is longer than 4,096
     long_review = "xy" * 2600
     train = {"neg": ["a" * 10 + "b" * 8 + "c" * 7, long_review], "pos": ["a" * 10 + "b" * 7 + "c" * 7 + "d" * 16]}
     test = {"neg": ["abcd?"], "pos": ["ba"]}
-    write_reviews(tmp_path, train, test)
+    write_acl(tmp_path, train, test)
     args = data_args("text", root=str(tmp_path), batch_size=2)
     dm = TextDataModule(**args)
     texts = train["neg"] + train["pos"]  # neg (label 0) first, file order
