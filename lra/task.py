@@ -15,7 +15,8 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from harness.identity import RecordedModelMixin
-from harness.optim import cosine_with_warmup, parameter_groups
+from harness.optim import parameter_groups
+from harness.schedules import lra_cosine_schedule
 from models import (
     HGRN, ClassificationHead, PixelEmbedding, RetrievalHead, RetrievalModel, SequenceClassifier, TokenEmbedding,
     Transformer,
@@ -195,7 +196,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         hp = self.hparams
         groups = parameter_groups(self, hp.weight_decay, hp.weight_decay_on)
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
-        schedule = cosine_with_warmup(optimizer, hp.warmup_steps, hp.total_steps, hp.min_lr_ratio, hp.lr_schedule)
+        schedule = lra_cosine_schedule(optimizer, hp.warmup_steps, hp.total_steps, hp.min_lr_ratio, hp.lr_schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

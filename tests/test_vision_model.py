@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from models import hgrn_deit
 from models.residual import DropPath
-from vision.schedule import scaled_lr, warmup_cosine, warmup_cosine_lr
+from harness.schedules import deit_scaled_lr, deit_warmup_cosine, deit_warmup_cosine_lr
 from vision.task import ImageClassificationTask, soft_target_loss
 
 CONFIGS = Path(__file__).resolve().parent.parent / "vision" / "configs"
@@ -105,13 +105,13 @@ def test_label_smoothing_on_mixed_targets_is_timms_smoothed_soft_target_loss() -
 
 
 def test_lr_scaling_rule_gives_the_papers_effective_lr() -> None:
-    assert scaled_lr(5e-4, 2048, 512) == pytest.approx(2e-3)
-    assert scaled_lr(1e-3, 64, None) == 1e-3
+    assert deit_scaled_lr(5e-4, 2048, 512) == pytest.approx(2e-3)
+    assert deit_scaled_lr(1e-3, 64, None) == 1e-3
 
 
 def test_schedule_warms_up_from_warmup_lr_then_follows_the_cosine_to_min_lr() -> None:
     peak, total, warm, w_lr, m_lr = 2e-3, 300, 10, 1e-6, 1e-5
-    lrs = [warmup_cosine_lr(s, peak, total, warm, w_lr, m_lr) for s in range(total + 20)]
+    lrs = [deit_warmup_cosine_lr(s, peak, total, warm, w_lr, m_lr) for s in range(total + 20)]
     assert lrs[0] == pytest.approx(w_lr)
     assert all(b > a for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
     # timm without warmup_prefix: the cosine is measured from step 0, so at the end of warmup it has decayed a bit
@@ -119,7 +119,7 @@ def test_schedule_warms_up_from_warmup_lr_then_follows_the_cosine_to_min_lr() ->
     assert all(b <= a for a, b in zip(lrs[warm:], lrs[warm + 1:]))
     assert lrs[total] == pytest.approx(m_lr) and lrs[-1] == pytest.approx(m_lr)
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=peak)
-    schedule = warmup_cosine(optimizer, total, warm, w_lr, m_lr)
+    schedule = deit_warmup_cosine(optimizer, total, warm, w_lr, m_lr)
     seen = []
     for _ in range(total):
         seen.append(optimizer.param_groups[0]["lr"])

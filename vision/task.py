@@ -19,10 +19,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from harness.identity import RecordedModelMixin
 from harness.optim import parameter_groups
+from harness.schedules import deit_scaled_lr, deit_warmup_cosine
 from models import HGRN, ClassificationHead, PatchEmbedding, SequenceClassifier, Transformer, hgrn_deit
 from models.deit import DEIT_WIDTHS
 
-from .schedule import scaled_lr, warmup_cosine
 
 SPLITS = ("train", "val", "test")
 DEIT_HEADS = {"tiny": 3, "small": 6}  # DeiT-Ti / DeiT-S: 64 channels per head
@@ -49,7 +49,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     Optimisation: ``lr`` is the peak for ``lr_batch_size`` images and is rescaled linearly to the real total
     batch (per-device batch x devices x nodes x accumulation; None: no rescaling); AdamW ``weight_decay``,
     ``betas``, ``eps`` (no decay on norms, biases, lower bounds, phases); ``warmup_epochs`` from ``warmup_lr``,
-    cosine to ``min_lr`` over the run (vision/schedule.py); ``label_smoothing`` in the training loss.
+    cosine to ``min_lr`` over the run (harness/schedules.py); ``label_smoothing`` in the training loss.
     Data-derived (filled from the DataModule when None): ``num_classes``, ``in_channels``, ``image_size``.
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
@@ -202,7 +202,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         hp, trainer = self.hparams, self.trainer
         total_batch = self.total_batch_size()
-        self.effective_lr = scaled_lr(hp.lr, total_batch, hp.lr_batch_size)
+        self.effective_lr = deit_scaled_lr(hp.lr, total_batch, hp.lr_batch_size)
         total_steps = int(trainer.estimated_stepping_batches)  # also sets num_training_batches
         steps_per_epoch = max(1, math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches))
         warmup_steps = int(round(hp.warmup_epochs * steps_per_epoch))
@@ -210,5 +210,5 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
                        f"{total_steps} steps, {warmup_steps} of warmup from {hp.warmup_lr:g}, cosine to {hp.min_lr:g}")
         optimizer = torch.optim.AdamW(parameter_groups(self, hp.weight_decay), lr=self.effective_lr,
                                       betas=tuple(hp.betas), eps=hp.eps)
-        schedule = warmup_cosine(optimizer, total_steps, warmup_steps, hp.warmup_lr, hp.min_lr)
+        schedule = deit_warmup_cosine(optimizer, total_steps, warmup_steps, hp.warmup_lr, hp.min_lr)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
