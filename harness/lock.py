@@ -48,10 +48,6 @@ class RunLock:
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> "RunLock":
         if self._fd is not None:
             return self

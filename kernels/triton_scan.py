@@ -154,14 +154,6 @@ def _check_device(x: torch.Tensor) -> None:
         )
 
 
-def _check_initial_state(x: torch.Tensor, theta: torch.Tensor | None, h0: torch.Tensor | None) -> None:
-    if h0 is not None and h0.is_complex() and not x.is_complex() and theta is None:
-        raise TypeError(
-            "hgrn_scan (triton): initial_state is complex but the scan is real (real x and no theta); "
-            "pass a real initial_state, or make x complex"
-        )
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Launchers. `dummy` fills pointer slots that a constexpr flag keeps the kernel from touching.
 
@@ -342,7 +334,6 @@ def hgrn_scan_triton(
     """h_t = exp(log_f_t + i*theta) * h_{t-1} + x_t on the GPU (t descending when ``reverse``)."""
     check_scan_args(x, log_f, theta, initial_state)
     _check_device(x)
-    _check_initial_state(x, theta, initial_state)
     if x.numel() == 0:
         return _empty_result(x, theta)
     x, log_f, theta, h0 = _prep(x), _prep(log_f), _prep(theta), _prep(initial_state)

@@ -41,10 +41,6 @@ class Table:
     group_starts: list[int] = field(default_factory=list)  # row indices that begin a new block (a rule above)
     notes: list[str] = field(default_factory=list)
 
-    def column(self, name: str) -> list[str]:
-        i = self.header.index(name)
-        return [r[i] for r in self.rows]
-
     def row(self, label: str) -> list[str]:
         """The row whose first cell is `label` (KeyError if none)."""
         for r in self.rows:

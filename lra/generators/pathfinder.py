@@ -54,7 +54,6 @@ class Sample:
     label: int
     margin: int
     markers: tuple[tuple[int, int], tuple[int, int]]  # (origin, terminal) marker centres (y, x)
-    distractors: int  # distractor snakes actually placed
 
 
 @dataclass
@@ -63,10 +62,6 @@ class SamplerStats:
     pairs: int = 0  # of which survived
     distractors_wanted: int = 0
     distractors_placed: int = 0
-
-    @property
-    def pair_success(self) -> float:
-        return self.pairs / max(1, self.attempts)
 
 
 @dataclass
@@ -207,10 +202,10 @@ class PathfinderSampler:
                 self._stamp_into(near[:, terminal], lit, rows[r:r + 1], self._marker, np.array([ty]), np.array([tx]))
                 draws[r].append((self._marker, ty, tx, 1.0))
                 markers.append((p.tails[p.origin], (ty, tx)))
-            placed = self._distractors(rng, t, near[:, 0] | near[:, 1], lit, draws)
+            self._distractors(rng, t, near[:, 0] | near[:, 1], lit, draws)
             for r, i in enumerate(idx):
                 image = to_uint8(self._render(draws[r]))
-                out[i] = Sample(image, int(labels[i]), int(margin), markers[r], int(placed[r]))
+                out[i] = Sample(image, int(labels[i]), int(margin), markers[r])
         return out  # type: ignore[return-value]
 
     # -- target pairs -------------------------------------------------------------------------
@@ -406,9 +401,9 @@ class PathfinderSampler:
 
     # -- distractors --------------------------------------------------------------------------
     def _distractors(self, rng: np.random.Generator, t: MarginTables, taken: np.ndarray, lit: np.ndarray,
-                     draws: list[list]) -> np.ndarray:
+                     draws: list[list]) -> None:
         """Add distractor snakes to every image; ``taken`` holds the target snakes and markers
-        dilated by the clearance. Returns how many distractors each image received."""
+        dilated by the clearance. Counts wanted and placed distractors in ``self.stats``."""
         c = self.cfg
         n = taken.shape[0]
         others = np.zeros_like(taken)  # earlier distractors, dilated by the smaller clearance
@@ -447,7 +442,6 @@ class PathfinderSampler:
                 need[alive] = False
         self.stats.distractors_wanted += n * c.num_distractor_snakes
         self.stats.distractors_placed += int(placed.sum())
-        return placed
 
     def _seed_distractors(self, rng, t, lay: _Layers, rows, h: _Heads, contrasts, records) -> np.ndarray:
         """Start a distractor in each of ``rows``: a uniform draw among the pixels where its first

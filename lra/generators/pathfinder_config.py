@@ -7,7 +7,7 @@ divisions that the 2019 Python-2 code did with ``/`` are ``//`` here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 # Folder name of each difficulty in the LRA release, keyed by the target contour length.
 DIFFICULTY_FOLDERS: dict[int, str] = {
@@ -86,9 +86,6 @@ class PathfinderConfig:
             str(margin),
             str(len(self.paddle_contrast_list)),
         ]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _fmt(value: float) -> str:
