@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.cli import HarnessCLI
-from lra.__main__ import TASKS
+from lra.__main__ import main
 from lra.task import SequenceClassificationTask
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lra" / "configs"
@@ -18,7 +18,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "lra" / "configs"
 
 def run_cli(*args: str) -> HarnessCLI:
     """``python -m lra <args>`` in this process (saves a Python start-up per run)."""
-    return HarnessCLI(SequenceClassificationTask, TASKS, args=list(args))
+    return main(list(args))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import torch
 from harness.checks import OptionError
 from harness.cli import HarnessCLI
 from harness.lock import RunLockedError
-from lra.__main__ import TASKS
+from lra.__main__ import main
 from lra.task import SequenceClassificationTask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests
 
 
 def run_cli(*args: str) -> HarnessCLI:
-    return HarnessCLI(SequenceClassificationTask, TASKS, args=list(args))
+    return main(list(args))
 
 
 def lra_command(*args: str) -> list[str]:
