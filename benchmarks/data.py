@@ -2,7 +2,7 @@
 
     python benchmarks/data.py [--quick] [--json out.json]
 
-Measures (targets from issue 4):
+Measures, each against its target:
 - ListOps generation: rows per second, 100k rows on all cores (target: < 60 s on 2 cores);
 - Pathfinder-32 and Path-X generation per core, PNGs and metadata included (targets: <= 20 ms
   and <= 200 ms per image; the original generator takes about 140 ms and 1.1 s);

@@ -13,7 +13,7 @@ interval, steps, wall time, parameters. Wall times are those of the machine at t
 one stage (run side by side in one invocation), not across days.
 
 The stages below are what was tried for the mini tier, in order; the chosen settings are in
-lra/configs/*-mini.yaml and the suites' prepare lines (results/suites/demo.yaml, lower-bound-mini.yaml).
+lra/configs/*-mini.yaml and the suites' prepare lines (results/suites/demo.yaml, results/suites/lower-bound-mini.yaml).
 
 Measured on 2026-12-02 on a 2-core machine shared with other jobs (load average 6-10; OMP_NUM_THREADS=1, which
 was 5x faster per step than the default 2 threads under that load), width 64, 2 layers, batch 32, lr 3e-3,

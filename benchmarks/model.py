@@ -4,7 +4,7 @@
     python benchmarks/model.py --pair image [--batch 8]         # LRA Image paper config, 2D HGRN
     python benchmarks/model.py --pair deit [--batch 16]         # HGRN-DeiT-Tiny vs DeiT-Tiny
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
-    python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (before issue 11)
+    python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
 runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through

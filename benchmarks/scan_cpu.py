@@ -4,9 +4,10 @@
 
 Everything runs in one process, candidates interleaved within each repetition, medians reported as ratios
 (absolute times on shared machines mean little). The memory floor is ``torch.add(x, log_f, out=h)``: it
-reads and writes exactly the bytes a scan must (x and log_f in, a fresh h out, allocated like the scan's). glibc's dynamic mmap threshold makes
-fresh temporaries page-fault in some processes and not others (reference/kernels.md section 4.1), so the
-script re-executes itself with the malloc thresholds pinned.
+reads and writes exactly the bytes a scan must (x and log_f in, a fresh h out, allocated like the scan's).
+glibc's dynamic mmap threshold makes fresh temporaries page-fault in some processes and not others (timings
+then swing up to 4x between processes), so the script re-executes itself with the malloc thresholds
+pinned.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run records (ARCHITECTURE.md section 4): the one file results/ reads, always written atomically."""
+"""Run records (docs/ARCHITECTURE.md section 4): the one file results/ reads, always written atomically."""
 from __future__ import annotations
 
 import json

@@ -20,7 +20,7 @@ TASK_LABELS: dict[str, str] = {
 
 MODEL_LABELS: dict[str, str] = {"hgrn": "HGRN", "transformer": "Transformer"}
 
-# Lower-bound schedules (ARCHITECTURE.md section 2); `cumsoftmax` is the paper's.
+# Lower-bound schedules (docs/ARCHITECTURE.md section 2); `cumsoftmax` is the paper's.
 SCHEDULES: tuple[str, ...] = ("cumsoftmax", "none", "constant", "linear", "independent", "decreasing")
 PAPER_SCHEDULE = "cumsoftmax"
 

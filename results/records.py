@@ -48,7 +48,7 @@ def find_record_files(root: Path) -> list[Path]:
 
 def _require(rec: dict[str, Any], key: str, path: Path, kind: type | tuple[type, ...]) -> Any:
     if key not in rec or rec[key] is None:
-        raise RecordError(f"{path}: field '{key}' is missing; every record needs it (ARCHITECTURE.md section 4).")
+        raise RecordError(f"{path}: field '{key}' is missing; every record needs it (docs/ARCHITECTURE.md section 4).")
     value = rec[key]
     # bool is an int in Python; a seed or schema of `true` is still a bad record.
     if not isinstance(value, kind) or isinstance(value, bool):

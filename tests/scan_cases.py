@@ -49,7 +49,7 @@ def outputs_and_grads(fn, inputs: dict, reverse: bool, seed: int = 1) -> list[to
 def max_relative_error(got: list[torch.Tensor], want: list[torch.Tensor]) -> float:
     """Largest over the tensors of the relative L2 error ||got - want|| / ||want||, in float64.
 
-    Relative L2 (as fla and reference/kernels.md measure) rather than max-abs: with memories of ~1000 steps
+    Relative L2 (as fla's kernel tests measure) rather than max-abs: with memories of ~1000 steps
     even the sequential fp32 loop is off by ~2e-5 in its worst element, but ~1e-6 overall."""
     errs = []
     for a, b in zip(got, want, strict=True):

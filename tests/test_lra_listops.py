@@ -151,7 +151,7 @@ def test_generator_official_rule_labels_lengths_and_mix():
         tokens = [t for t in s.split() if t not in "()"]
         assert len(tokens) == n and 500 < n < 2000
     frac = np.bincount(labels, minlength=10) / len(labels)
-    # MIN/MAX make 0 and 9 the majority classes at about 17% each (lra_data.md).
+    # MIN/MAX make 0 and 9 the majority classes, at about 17% each.
     assert 0.13 < frac[0] < 0.22 and 0.13 < frac[9] < 0.22
     assert frac[1:9].max() < 0.12
     text = " ".join(src[:200])

@@ -285,7 +285,7 @@ def _low_precision_case(dtype, cplx, theta, gate_bias, cfg, tol_out, tol_grad):
 
 @pytest.mark.parametrize("gate_bias", [0.0, 6.0], ids=["N(0,1)-gates", "near-1-gates"])
 def test_bf16_against_float64_on_the_same_rounded_inputs(gate_bias):
-    # kernels.md 7.1: rel-L2 <= 5e-3 for out and dx (bf16 output rounding ~2e-3), <= 1e-2 for dlog_f.
+    # Target: rel-L2 <= 5e-3 for out and dx (bf16 output rounding ~2e-3), <= 1e-2 for dlog_f.
     tol = {"x": 5e-3, "log_f": 1e-2, "theta": 1e-2, "initial_state": 5e-3}
     _low_precision_case(torch.bfloat16, False, False, gate_bias, SPLIT if gate_bias else SMALL, 5e-3, tol)
 

@@ -1,5 +1,5 @@
 """The DeiT recipe's per-image transforms with torchvision.transforms.v2 (timm ``create_transform`` as DeiT
-calls it; reference/hgrn.md section 4.2).
+calls it in OpenNLPLab/im classification/main.py).
 
 Training: random-resized crop (scale 0.08-1, bicubic) or, for 32 px CIFAR, a padded random crop -> horizontal
 flip -> RandAugment rand-m9-mstd0.5-inc1 (vision/randaugment.py) or, only when RandAugment is off, colour

@@ -1,6 +1,6 @@
-"""ListOps sampler (the official ``lra_benchmarks/data/listops.py`` rule), vectorised.
+"""ListOps sampler (the rule of google-research/long-range-arena lra_benchmarks/data/listops.py), vectorised.
 
-Rule (lra_data.md section 3): each node draws ``r = U(0,1)`` (``r = 1`` at ``max_depth``);
+Rule: each node draws ``r = U(0,1)`` (``r = 1`` at ``max_depth``);
 ``r > value_p`` (0.25) gives a leaf digit 0-9, otherwise an operator from MIN, MAX, MED, SM
 with ``randint(2, max_args)`` children (inclusive), so 75% of nodes are leaves.
 A tree is kept when ``min_length < length < max_length`` (length counts operator tokens, ``]``

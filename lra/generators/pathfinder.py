@@ -1,6 +1,6 @@
-"""Pathfinder / Path-X image sampler (a vectorised re-implementation of ``snakes2.py``).
+"""Pathfinder / Path-X image sampler (a vectorised re-implementation of drewlinsley/pathfinder snakes2.py).
 
-One image, as in the original (lra_data.md section 4.2):
+One image, as in the original (``snakes2.from_wrapper``):
 1. label ~ coin, margin ~ uniform(paddle_margin_list);
 2. two target snakes whose first dashes start ``seed_distance`` apart, grown alternately one
    dash at a time: the next head is drawn from the integer pixels on a circle of radius

@@ -1,8 +1,8 @@
 """Parameters of the Pathfinder / Path-X contour generator (LRA recipe).
 
-The values follow the docstrings of the LRA ``data/pathfinder.py`` builders and the
-``snakes2_wrapper.py`` defaults (see ``shared/reference/lra_data.md`` section 4.1). Integer
-divisions that the 2019 Python-2 code did with ``/`` are ``//`` here.
+The values follow the docstrings of the builders in google-research/long-range-arena
+lra_benchmarks/data/pathfinder.py and, for the rest, the defaults of drewlinsley/pathfinder
+snakes2_wrapper.py. Integer divisions that the 2019 Python-2 code did with ``/`` are ``//`` here.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def _fmt(value: float) -> str:
 
 
 def _resolution_defaults(resolution: int) -> dict:
-    # Per-resolution values from lra_data.md section 4.1.
+    # Per-resolution values from the LRA builders' docstrings (google-research/long-range-arena
+    # lra_benchmarks/data/pathfinder.py).
     table = {
         32: dict(padding=1, paddle_length=2, paddle_thickness=0.5, paddle_margin_list=(1,),
                  marker_radius=1.5, seed_distance=7, continuity=1.0,

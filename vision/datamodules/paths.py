@@ -1,4 +1,4 @@
-"""Where the image datasets live (ARCHITECTURE.md section 3): ``--data.init_args.root``, else ``$HGRN_DATA``,
+"""Where the image datasets live (docs/ARCHITECTURE.md section 3): ``--data.init_args.root``, else ``$HGRN_DATA``,
 else ``./data``."""
 from __future__ import annotations
 
