@@ -1,9 +1,8 @@
-"""The vision LightningModule's networks, loss and learning-rate rule: parameter counts of the paper's models
-through the configs' model, stochastic depth that reaches the blocks, label smoothing on mixed targets, and
-the DeiT warmup + cosine schedule."""
+"""The vision LightningModule's networks and loss: parameter counts of the paper's models through the configs'
+model, stochastic depth that reaches the blocks, label smoothing on mixed targets (the DeiT learning-rate rule
+and schedule are tested in tests/test_schedules.py)."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from torch.nn import functional as F
 
 from models import hgrn_deit
 from models.residual import DropPath
-from harness.schedules import deit_scaled_lr, deit_warmup_cosine, deit_warmup_cosine_lr
 from vision.task import ImageClassificationTask, soft_target_loss
 
 CONFIGS = Path(__file__).resolve().parent.parent / "vision" / "configs"
@@ -102,27 +100,3 @@ def test_label_smoothing_on_mixed_targets_is_timms_smoothed_soft_target_loss() -
     timm_loss = (-timm_target * logits.log_softmax(-1)).sum(-1).mean()
     assert torch.allclose(soft_target_loss(logits, mixed, eps), timm_loss, atol=1e-6)
     assert torch.allclose(soft_target_loss(logits, a, eps), soft_target_loss(logits, F.one_hot(a, k).float(), eps))
-
-
-def test_lr_scaling_rule_gives_the_papers_effective_lr() -> None:
-    assert deit_scaled_lr(5e-4, 2048, 512) == pytest.approx(2e-3)
-    assert deit_scaled_lr(1e-3, 64, None) == 1e-3
-
-
-def test_schedule_warms_up_from_warmup_lr_then_follows_the_cosine_to_min_lr() -> None:
-    peak, total, warm, w_lr, m_lr = 2e-3, 300, 10, 1e-6, 1e-5
-    lrs = [deit_warmup_cosine_lr(s, peak, total, warm, w_lr, m_lr) for s in range(total + 20)]
-    assert lrs[0] == pytest.approx(w_lr)
-    assert all(b > a for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
-    # timm without warmup_prefix: the cosine is measured from step 0, so at the end of warmup it has decayed a bit
-    assert lrs[warm] == pytest.approx(m_lr + (peak - m_lr) * 0.5 * (1 + math.cos(math.pi * warm / total)))
-    assert all(b <= a for a, b in zip(lrs[warm:], lrs[warm + 1:]))
-    assert lrs[total] == pytest.approx(m_lr) and lrs[-1] == pytest.approx(m_lr)
-    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=peak)
-    schedule = deit_warmup_cosine(optimizer, total, warm, w_lr, m_lr)
-    seen = []
-    for _ in range(total):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        schedule.step()
-    assert seen == pytest.approx(lrs[:total])
