@@ -106,7 +106,8 @@ def bad_citations(files: list[Path], root: Path = REPO) -> dict[str, list[str]]:
         for line, text in prose(path):
             for cited in cited_paths(text, path.parent, root):
                 if not ((root / cited).exists() or (path.parent / cited).exists()):
-                    problems.setdefault(name, []).append(f"{name}:{line}: cites {cited}, which is not in the repository")
+                    problems.setdefault(name, []).append(
+                        f"{name}:{line}: cites {cited}, which is not in the repository")
             for issue in _ISSUE.findall(text):
                 problems.setdefault(name, []).append(f"{name}:{line}: cites '{issue}'; issues do not ship")
     return problems
@@ -141,7 +142,8 @@ def test_a_made_up_path_or_an_issue_number_is_reported(tmp_path):
     (tmp_path / "docs" / "REAL.md").write_text("")
     (tmp_path / "harness").mkdir()
     code = tmp_path / "harness" / "probe.py"
-    code.write_text('"""See docs/REAL.md and docs/NOT_THERE.md."""\nx = 1  # as harness/probe.py, not harness/nope.py\n')
+    code.write_text('"""See docs/REAL.md and docs/NOT_THERE.md."""\n'
+                    'x = 1  # as harness/probe.py, not harness/nope.py\n')
     config = tmp_path / "harness" / "probe.yaml"
     config.write_text("a: 1  # see reference/kernels.md and docs/REAL.md (targets of issue 3)\n")
     assert bad_citations([code, config], tmp_path) == {
