@@ -89,6 +89,7 @@ class BidirectionalCase:
     theta_fwd: bool
     theta_rev: bool
     grad: bool = True  # False: under no_grad (the Triton reverse pass then adds into the forward output)
+    split: bool = False  # as ScanCase.split
     B: int = 2
     T: int = 29
     D: int = 10
@@ -97,15 +98,15 @@ class BidirectionalCase:
     def id(self) -> str:
         phases = "+".join(n for n, on in (("theta_fwd", self.theta_fwd), ("theta_rev", self.theta_rev)) if on)
         return f"{'complex' if self.x_complex else 'real'}{'+' + phases if phases else ''}" + (
-            "" if self.grad else "-no_grad")
+            "" if self.grad else "-no_grad") + ("-split" if self.split else "")
 
 
 BIDIRECTIONAL_CASES = [
     BidirectionalCase(False, False, False),
-    BidirectionalCase(False, False, False, grad=False),
-    BidirectionalCase(True, True, True),
+    BidirectionalCase(False, False, False, grad=False, split=True),
+    BidirectionalCase(True, True, True, split=True),
     BidirectionalCase(False, True, False),  # real x, only one direction complex
-    BidirectionalCase(False, False, True, grad=False),
+    BidirectionalCase(False, False, True, grad=False, split=True),
 ]
 
 
