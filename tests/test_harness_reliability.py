@@ -7,11 +7,9 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from harness.distributed import EvalShardSampler
 from harness.errors import paragraph, run_main
 from harness.lock import RunLock, RunLockedError, lock_holder
 from harness.records import RECORD_NAME, RunRecord, new_record, read_record
+from helpers.lra_files import PATHFINDER_DIFFICULTY, write_listops, write_pathfinder
 from lra.data.cache import ArrayCache, is_writable_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,34 +225,18 @@ def test_a_leftover_entry_without_meta_is_replaced(tmp_path):
     assert json.loads(cache.file("built_by.json").read_text())["pid"] == os.getpid()
 
 
-def _png(path: Path, value: int, size: int = 32) -> None:
+def test_pathfinder_cache_notices_a_replaced_image(tmp_path):
     from PIL import Image
 
-    Image.fromarray(np.full((size, size), value, dtype=np.uint8)).save(path)
-
-
-def _pathfinder_folder(root: Path, n: int = 20) -> Path:
-    folder = root / "pathfinder32" / "curv_contour_length_14"
-    (folder / "imgs" / "0").mkdir(parents=True)
-    (folder / "metadata").mkdir()
-    lines = []
-    for i in range(n):
-        _png(folder / "imgs" / "0" / f"sample_{i}.png", i * 10)
-        lines.append(f"imgs/0 sample_{i}.png {i} {i % 2} 0 0\n")
-    (folder / "metadata" / "0.npy").write_text("".join(lines))
-    return folder
-
-
-def test_pathfinder_cache_notices_a_replaced_image(tmp_path):
     from lra.data import PathfinderDataModule
 
-    folder = _pathfinder_folder(tmp_path)
-    broken = folder / "imgs" / "0" / "sample_3.png"
+    write_pathfinder(tmp_path, 32, 20, batches=1)
+    broken = tmp_path / "pathfinder32" / PATHFINDER_DIFFICULTY / "imgs" / "0" / "sample_3.png"
     broken.write_bytes(b"")  # an empty PNG: skipped and counted
     with pytest.warns(UserWarning, match="1 empty PNG"):
         dm = PathfinderDataModule(tmp_path, decode_workers=1)
         assert dm._decoded[2].size == 19
-    _png(broken, 30)  # repaired in place
+    Image.fromarray(np.full((32, 32), 30, dtype=np.uint8)).save(broken)  # repaired in place
     dm = PathfinderDataModule(tmp_path, decode_workers=1)
     images, _, valid = dm._decoded
     assert valid.size == 20 and np.asarray(images[3]).max() == 30  # decoded again, not the cached failure
@@ -282,10 +265,8 @@ def test_a_read_only_data_root_caches_in_the_user_folder(tmp_path, monkeypatch):
     import lra.prepare as prepare
 
     root = tmp_path / "data"
-    _pathfinder_folder(root)
-    (root / "listops-1000").mkdir()
-    for split in ("train", "val", "test"):
-        (root / "listops-1000" / f"basic_{split}.tsv").write_text("Source\tTarget\n( [MAX 2 9 ] )\t9\n")
+    write_pathfinder(root, 32, 20, batches=1)
+    write_listops(root, dict.fromkeys(("train", "val", "test"), [("( [MAX 2 9 ] )", 9)]))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     with read_only(root):
         assert not is_writable_dir(root / ".cache")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 import torch
 
+from helpers.lra_files import write_listops
 from lra.data.collate import ImageCollate, PairCollate, SequenceCollate
 from lra.data.paths import resolve_root
 from lra.data.samplers import EpochShuffleSampler
@@ -29,11 +30,7 @@ def test_epoch_shuffle_depends_only_on_seed_and_epoch():
 def test_training_loader_order_follows_the_run_seed(tmp_path):
     from lra.data import ListOpsDataModule
 
-    folder = tmp_path / "listops-1000"
-    folder.mkdir()
-    rows = "".join(f"{d}\t{d}\n" for d in list(range(10)) * 4)
-    for split in ("train", "val", "test"):
-        (folder / f"basic_{split}.tsv").write_text("Source\tTarget\n" + rows)
+    write_listops(tmp_path, dict.fromkeys(("train", "val", "test"), [(str(d), d) for d in list(range(10)) * 4]))
 
     def order(seed: int) -> list[int]:
         torch.manual_seed(seed)

@@ -10,12 +10,9 @@ import pytest
 import yaml
 
 from harness.cli import HarnessCLI
+from helpers.lra_files import write_aan, write_acl, write_cifar, write_pathfinder
 from lra.__main__ import TASKS
 from lra.task import SequenceClassificationTask
-from test_lra_image import write_cifar
-from test_lra_pathfinder_reader import write_pathfinder
-from test_lra_retrieval import write_aan
-from test_lra_text import write_acl
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lra" / "configs"
 

@@ -4,35 +4,14 @@ split, pixel scaling, augmentation, and damaged batches."""
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from helpers.lra_files import CIFAR_PER_BATCH, rgb_images, write_cifar
 from lra.data import ImageDataModule, MalformedDataError, MissingDataError
-
-PER_BATCH = 20
-
-
-def write_cifar(root: Path, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Five training batches and a test batch; returns the (N, 3072) data and labels."""
-    rng = np.random.default_rng(seed)
-    d = root / "cifar10" / "cifar-10-batches-py"
-    d.mkdir(parents=True)
-    out = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (PER_BATCH, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, PER_BATCH).tolist()
-        with open(d / name, "wb") as f:
-            pickle.dump({b"data": data, b"labels": labels, b"batch_label": name.encode()}, f)
-        out[name] = (data, np.array(labels))
-    return out
-
-
-def rgb_images(data: np.ndarray) -> np.ndarray:
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
 def test_grey_sequence_split_and_normalisation(tmp_path):
@@ -40,8 +19,8 @@ def test_grey_sequence_split_and_normalisation(tmp_path):
     dm = ImageDataModule(tmp_path, batch_size=7)
     assert (dm.num_classes, dm.in_channels, dm.grid, dm.max_length) == (10, 1, (32, 32), 1024)
     dm.setup()
-    n = 5 * PER_BATCH
-    assert dm.summary()["sizes"] == {"train": 90, "val": 10, "test": PER_BATCH}
+    n = 5 * CIFAR_PER_BATCH
+    assert dm.summary()["sizes"] == {"train": 90, "val": 10, "test": CIFAR_PER_BATCH}
     # The split is torch's random_split with seed 42 (what S4 does).
     train_idx, val_idx = torch.utils.data.random_split(range(n), [90, 10], generator=torch.Generator().manual_seed(42))
     train_data = np.concatenate([raw[f"data_batch_{i}"][0] for i in range(1, 6)])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import filecmp
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.lra_files import write_listops
 from lra.data import ListOpsDataModule, MalformedDataError, MissingDataError
 from lra.generators.listops import OPERATORS, ListOpsConfig, generate_listops, sample_rows
 
@@ -19,14 +19,6 @@ ROWS = [
     ("( ( ( ( ( [MED 1 ) 2 ) 8 ) 9 ) ] )", 5),
     ("3", 3),
 ]
-
-
-def write_listops(root: Path, rows_by_split: dict[str, list[tuple[str, int]]], header: bool = True) -> None:
-    folder = root / "listops-1000"
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in rows_by_split.items():
-        lines = (["Source\tTarget"] if header else []) + [f"{s}\t{y}" for s, y in rows]
-        (folder / f"basic_{split}.tsv").write_text("\n".join(lines) + "\n")
 
 
 # -- an evaluator written independently of the generator: parse the nested tuple form --------

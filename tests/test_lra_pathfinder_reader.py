@@ -11,32 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers.lra_files import PATHFINDER_DIFFICULTY, write_pathfinder
 from lra.data import DataSkipWarning, MalformedDataError, MissingDataError, PathfinderDataModule, PathXDataModule
 from lra.data.pixels import ImageRows
-
-DIFF = "curv_contour_length_14"
-
-
-def write_pathfinder(root: Path, res: int, n_per_batch: int, batches: int = 2, seed: int = 0) -> dict:
-    """PNGs whose first pixel encodes (batch, index), metadata lines whose 3rd field is a decoy
-    and whose 4th field is the label. Returns {path: (label, image)}."""
-    rng = np.random.default_rng(seed)
-    folder = root / f"pathfinder{res}" / DIFF
-    truth = {}
-    for b in range(batches):
-        (folder / "imgs" / str(b)).mkdir(parents=True)
-        (folder / "metadata").mkdir(parents=True, exist_ok=True)
-        lines = []
-        for i in range(n_per_batch):
-            img = rng.integers(0, 256, (res, res), dtype=np.uint8)
-            img[0, 0], img[0, 1] = b, i
-            label = int(rng.integers(0, 2))
-            p = folder / "imgs" / str(b) / f"sample_{i}.png"
-            Image.fromarray(img).save(p)
-            truth[str(p)] = (label, img)
-            lines.append(f"imgs/{b} sample_{i}.png {1 - label} {label} 1.0 14 4 2 0.5 1 1")
-        (folder / "metadata" / f"{b}.npy").write_text("\n".join(lines) + "\n")
-    return truth
 
 
 def test_labels_split_and_uint8_storage(tmp_path):
@@ -90,7 +67,7 @@ def test_bad_pngs_are_skipped_and_counted(tmp_path):
 ])
 def test_bad_metadata_lines_report_file_and_line(tmp_path, line, message):
     write_pathfinder(tmp_path, 32, 3, batches=1)
-    meta = tmp_path / "pathfinder32" / DIFF / "metadata" / "0.npy"
+    meta = tmp_path / "pathfinder32" / PATHFINDER_DIFFICULTY / "metadata" / "0.npy"
     lines = meta.read_text().splitlines()
     meta.write_text("\n".join([lines[0], line] + lines[1:]) + "\n")
     with pytest.raises(MalformedDataError, match=message):
@@ -99,7 +76,7 @@ def test_bad_metadata_lines_report_file_and_line(tmp_path, line, message):
 
 def test_binary_numpy_metadata_is_read_too(tmp_path):
     truth = write_pathfinder(tmp_path, 32, 10, batches=1)
-    meta = tmp_path / "pathfinder32" / DIFF / "metadata" / "0.npy"
+    meta = tmp_path / "pathfinder32" / PATHFINDER_DIFFICULTY / "metadata" / "0.npy"
     rows = np.array([line.split() for line in meta.read_text().splitlines()])
     with open(meta, "wb") as f:  # what the original generator's np.save wrote
         np.save(f, rows)

@@ -4,25 +4,11 @@ char tokenisation, quotes as plain characters, and bad rows."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from helpers.lra_files import AAN_ROWS, write_aan
 from lra.data import MalformedDataError, MissingDataError, RetrievalDataModule
-
-ROWS = {
-    "train": [("1", "a1", "b1", 'The "first" paper', "cites it"), ("0", "a2", "b2", "unrelated text here", "x"),
-              ("1.0", "a3", "b3", "third", "fourth doc with a longer body")],
-    "eval": [("0", "c1", "d1", "val one", "val two")],
-    "test": [("1", "e1", "f1", "test one", "test two"), ("0", "e2", "f2", "t", "u")],
-}
-
-
-def write_aan(root: Path, rows=ROWS) -> None:
-    d = root / "tsv_data"
-    d.mkdir(parents=True, exist_ok=True)
-    for split, lines in rows.items():
-        (d / f"new_aan_pairs.{split}.tsv").write_text("".join("\t".join(r) + "\n" for r in lines))
 
 
 def test_two_documents_label_and_batches(tmp_path):
@@ -47,7 +33,7 @@ def test_char_vocabulary_from_both_training_documents(tmp_path):
     write_aan(tmp_path)
     dm = RetrievalDataModule(tmp_path, tokenizer="char", max_length=50)
     chars = Counter()
-    for r in ROWS["train"]:
+    for r in AAN_ROWS["train"]:
         chars.update(r[3] + r[4])
     assert dm.vocab_size == 3 + len(chars)
     ids1, _, _ = dm.dataset("test")[0]
@@ -60,13 +46,13 @@ def test_char_vocabulary_from_both_training_documents(tmp_path):
     (("yes", "a", "b", "t1", "t2"), r"new_aan_pairs\.train\.tsv:2: label 'yes' is not a number"),
 ])
 def test_bad_rows_report_file_and_line(tmp_path, row, message):
-    write_aan(tmp_path, {"train": [ROWS["train"][0], row]})
+    write_aan(tmp_path, {"train": [AAN_ROWS["train"][0], row]})
     with pytest.raises(MalformedDataError, match=message):
         RetrievalDataModule(tmp_path).dataset("train")
 
 
 def test_missing_files_name_the_command(tmp_path):
-    write_aan(tmp_path, {"train": ROWS["train"]})
+    write_aan(tmp_path, {"train": AAN_ROWS["train"]})
     with pytest.raises(MissingDataError, match=r"new_aan_pairs\.eval\.tsv.*python -m lra\.prepare retrieval"):
         RetrievalDataModule(tmp_path).setup("fit")
 
@@ -74,7 +60,7 @@ def test_missing_files_name_the_command(tmp_path):
 def test_pair_with_an_empty_document_is_skipped_and_counted(tmp_path):
     from lra.data import DataSkipWarning
 
-    write_aan(tmp_path, {"train": ROWS["train"] + [("1", "a", "b", "   ", "text")]})
+    write_aan(tmp_path, {"train": AAN_ROWS["train"] + [("1", "a", "b", "   ", "text")]})
     dm = RetrievalDataModule(tmp_path)
     with pytest.warns(DataSkipWarning, match="1 pair with an empty document"):
         ds = dm.dataset("train")

@@ -4,24 +4,11 @@ vocabulary cached, and bad input."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from helpers.lra_files import IMDB_TEST, IMDB_TRAIN, write_acl
 from lra.data import DataSkipWarning, MalformedDataError, MissingDataError, TextDataModule
-
-TRAIN = {"pos": ["A great film!", "Loved it <br /> wonderful", "Ünïcödé is fine"],
-         "neg": ["Terrible.", "Boring \"plot\", bad acting"]}
-TEST = {"pos": ["Superb", "zzz qqq"], "neg": ["Awful awful", "meh"]}
-
-
-def write_acl(root: Path, train=TRAIN, test=TEST) -> None:
-    for split, reviews in (("train", train), ("test", test)):
-        for label, texts in reviews.items():
-            d = root / "imdb" / "aclImdb" / split / label
-            d.mkdir(parents=True, exist_ok=True)
-            for i, text in enumerate(texts):
-                (d / f"{i}_{7 if label == 'pos' else 2}.txt").write_text(text, encoding="utf-8")
 
 
 def expected_rows(reviews: dict[str, list[str]]) -> list[tuple[str, int]]:
@@ -35,7 +22,7 @@ def test_byte_level_ids_labels_and_validation_is_test(tmp_path):
     assert (dm.vocab_size, dm.pad_index, dm.num_classes) == (257, 0, 2)
     dm.setup("fit")
     train = dm.dataset("train")
-    for i, (text, label) in enumerate(expected_rows(TRAIN)):
+    for i, (text, label) in enumerate(expected_rows(IMDB_TRAIN)):
         ids, y = train[i]
         assert ids.tolist() == [b + 1 for b in text.encode("utf-8")[:12]]
         assert y == label
@@ -43,7 +30,7 @@ def test_byte_level_ids_labels_and_validation_is_test(tmp_path):
     assert len(dm.dataset("val")) == 4
     batch = next(iter(dm.val_dataloader()))
     assert batch["y"].tolist() == [0, 0, 1, 1]
-    assert batch["lengths"].tolist() == [min(12, len(t.encode())) for t, _ in expected_rows(TEST)]
+    assert batch["lengths"].tolist() == [min(12, len(t.encode())) for t, _ in expected_rows(IMDB_TEST)]
     assert batch["x"].shape[1] == int(batch["lengths"].max())
 
 
@@ -53,7 +40,7 @@ def test_char_level_vocab_eos_truncation_and_unknowns(tmp_path):
     dm = TextDataModule(tmp_path, tokenizer="char", max_length=max_len, min_freq=2)
     # The vocabulary, counted independently: characters of the truncated training texts.
     counts = Counter()
-    for text, _ in expected_rows(TRAIN):
+    for text, _ in expected_rows(IMDB_TRAIN):
         counts.update(text[: max_len - 1])
     kept = {c for c, n in counts.items() if n >= 2}
     assert dm.vocab_size == 3 + len(kept)

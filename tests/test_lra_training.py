@@ -3,7 +3,6 @@ checkpoint, resume, a real divergence, and configuration errors."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest

@@ -18,6 +18,7 @@ import torch
 from harness.checks import OptionError
 from harness.cli import HarnessCLI
 from harness.lock import RunLockedError
+from helpers.lra_files import write_aan
 from lra.__main__ import main
 from lra.task import SequenceClassificationTask
 
@@ -89,7 +90,7 @@ def test_last_is_the_final_weights_and_a_killed_run_resumes_to_the_same_record(l
 
     # the same run, killed with SIGKILL at step 9 (after epoch 2's last.ckpt), then resumed with --ckpt_path last
     killed, flag = tmp_path / "killed", tmp_path / "paused"
-    proc = subprocess.Popen(lra_command(*args, "--run.dir", str(killed), "--trainer.callbacks+=run_helpers.PauseAtStep",
+    proc = subprocess.Popen(lra_command(*args, "--run.dir", str(killed), "--trainer.callbacks+=helpers.callbacks.PauseAtStep",
                                         "--trainer.callbacks.step", "9", "--trainer.callbacks.flag", str(flag)),
                             cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -182,12 +183,8 @@ def test_a_missing_test_split_stops_the_run_before_training(listops_root, tmp_pa
 
 
 def test_an_empty_retrieval_test_file_stops_the_run_before_training(tmp_path):
-    folder = tmp_path / "data" / "tsv_data"
-    folder.mkdir(parents=True)
-    rows = "".join(f"{i % 2}\ta{i}\tb{i}\tdocument {i} text\tother {i} words\n" for i in range(40))
-    for split in ("train", "eval"):
-        (folder / f"new_aan_pairs.{split}.tsv").write_text(rows)
-    (folder / "new_aan_pairs.test.tsv").write_text("")
+    rows = [(str(i % 2), f"a{i}", f"b{i}", f"document {i} text", f"other {i} words") for i in range(40)]
+    write_aan(tmp_path / "data", {"train": rows, "eval": rows, "test": []})
     run_dir = tmp_path / "run"
     with pytest.raises(ValueError, match=r"new_aan_pairs.test.tsv: no usable rows"):
         run_cli("fit", "--config", str(ROOT / "lra" / "configs" / "retrieval-tiny.yaml"), "--data.init_args.root",

@@ -1,4 +1,5 @@
-"""Callbacks that tests pass on the command line (``--trainer.callbacks+=run_helpers.PauseAtStep``)."""
+"""Callbacks that tests pass on the command line (``--trainer.callbacks+=helpers.callbacks.PauseAtStep``, with
+tests/ on the PYTHONPATH of the run)."""
 from __future__ import annotations
 
 import os
