@@ -2,6 +2,7 @@
 
 Data and option errors print one paragraph; ``--debug`` or ``HGRN_DEBUG=1`` shows the traceback."""
 import sys
+from typing import Any
 
 from harness.cli import HarnessCLI
 from harness.errors import run_main
@@ -10,9 +11,9 @@ from lra.task import SequenceClassificationTask
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 
 
-def main(args: list[str] | None = None) -> HarnessCLI:
+def main(args: list[str] | None = None, **kwargs: Any) -> HarnessCLI:
     """Run the CLI on ``args`` (None: sys.argv); errors propagate (the command line turns them into messages)."""
-    return HarnessCLI(SequenceClassificationTask, TASKS, args=args)
+    return HarnessCLI(SequenceClassificationTask, TASKS, args=args, **kwargs)
 
 
 if __name__ == "__main__":
