@@ -64,7 +64,8 @@ class Run:
     def command(self, runs_root: Path, resume: bool = False, devices: str | None = None) -> list[str]:
         ident = self.identity
         cmd = [sys.executable, "-m", self.entry, "fit", "--config", self.config, "--seed_everything", str(ident.seed),
-               "--run.suite", ident.suite, "--run.variant", ident.variant, "--run.source", self.source,
+               "--run.suite", ident.suite, "--run.task", ident.task, "--run.variant", ident.variant,
+               "--run.source", self.source,
                "--run.dir", str(self.run_dir(runs_root)), *self.args]
         if devices is not None:
             cmd += ["--trainer.devices", devices]
@@ -139,6 +140,7 @@ def check_identities(runs: list[Run], runs_root: Path) -> None:
         if built.model != run.identity.model:
             raise SystemExit(f"error: {source}: model {run.identity.model!r}, but the command line builds "
                              f"{built.model!r}; correct the entry's model or its config")
+        assert built == run.identity, (built, run.identity)  # task, suite, variant, seed: passed on the command line
 
 
 def record_status(run_dir: Path) -> str:

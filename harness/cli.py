@@ -149,7 +149,7 @@ class HarnessCLI(LightningCLI):
             return
         config = self.config.clone()
         self._subconfig(config).data = None  # DataModules may read data in their constructor: not built here
-        self.model = self._get(self.parser.instantiate_classes(config), "model")
+        self.model = self._get(self.parser.instantiate(config), "model")
         self.datamodule = self.trainer = None
         self._check_identity()
 
