@@ -4,7 +4,7 @@ Usage: ``python -m results --suite NAME [--runs DIR] [--out DIR] [--metric M] [-
 (defaults: runs root ``runs/<suite>``, output ``results/<suite>/``, metric ``test_acc_at_best_val``).
 
 This package never imports training code (torch, lightning, kernels, models, lra, vision): its only
-inputs are ``record.json`` files (ARCHITECTURE.md section 4), the ``metrics.csv`` histories they point
+inputs are ``record.json`` files (docs/ARCHITECTURE.md section 4), the ``metrics.csv`` histories they point
 to, and the published numbers in ``results/published.csv``.
 
 Record fields relied on, beyond schema 1 (all optional):
