@@ -23,7 +23,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from .callbacks import FailureRecorder, FiniteLossGuard, RecordProgress
 from .checkpoints import LastCheckpoint, best_checkpoint, last_checkpoint_callback
 from .checks import check_devices, check_option_ranges, check_task
-from .identity import RecordedModel, RunIdentity, RunIdentityError, missing_members, variant_mismatch
+from .identity import (RECORDED_MODEL_MEMBERS, RecordedModel, RunIdentity, RunIdentityError, missing_members,
+                       variant_mismatch)
 from .lock import RunLock
 from .logger import AppendingCSVLogger
 from .pipeline import pipeline_switches
@@ -121,7 +122,7 @@ class HarnessCLI(LightningCLI):
         if not isinstance(self.model, RecordedModel):
             raise TypeError(
                 f"{type(self.model).__qualname__} lacks {', '.join(missing_members(self.model))}: a task's LightningModule "
-                "must implement harness.identity.RecordedModel (model_name, default_variant, lower_bounds), e.g. by "
+                f"must implement harness.identity.RecordedModel ({', '.join(RECORDED_MODEL_MEMBERS)}), e.g. by "
                 "inheriting harness.identity.RecordedModelMixin and defining default_variant")
         variant = run.variant or self.model.default_variant
         problem = variant_mismatch(variant, self.model.default_variant)

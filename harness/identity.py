@@ -101,9 +101,12 @@ class RecordedModel(Protocol):
         """(L, D) forget-gate lower bounds in use, or None for a model without them."""
 
 
+RECORDED_MODEL_MEMBERS: tuple[str, ...] = ("model_name", "default_variant", "lower_bounds")
+
+
 def missing_members(model: object) -> list[str]:
     """The RecordedModel members ``model`` lacks (empty when it implements the protocol)."""
-    return [name for name in ("model_name", "default_variant", "lower_bounds") if not hasattr(model, name)]
+    return [name for name in RECORDED_MODEL_MEMBERS if not hasattr(model, name)]
 
 
 class RecordedModelMixin:
