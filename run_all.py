@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -39,6 +40,11 @@ sys.path.insert(0, str(ROOT))  # the harness, also when this script is started f
 from harness.identity import RECORD_NAME, RunIdentity  # noqa: E402
 from harness.lock import lock_holder  # noqa: E402
 from harness.process import die_with_parent  # noqa: E402
+
+if TYPE_CHECKING:  # (run_all.py imports Lightning only when it checks a suite)
+    import lightning as L
+
+    from harness.cli import HarnessCLI
 
 SUITES_DIR = ROOT / "results" / "suites"
 REQUIRED_RUN_KEYS = ("task", "entry", "config", "model", "variant")
@@ -114,7 +120,7 @@ class IdentityPlanner:
     training (``HarnessCLI(plan_only=True)``; one parser per entry, reused)."""
 
     def __init__(self) -> None:
-        self._clis: dict[str, object] = {}
+        self._clis: dict[str, HarnessCLI] = {}
 
     def identity(self, entry: str, argv: list[str]) -> RunIdentity:
         cli = self._clis.get(entry)
@@ -123,6 +129,10 @@ class IdentityPlanner:
             self._clis[entry] = cli
             return cli.identity
         return cli.plan(argv)
+
+    def model(self, entry: str) -> L.LightningModule:
+        """The model the last command line of ``entry`` built."""
+        return self._clis[entry].model
 
 
 def check_identities(runs: list[Run], runs_root: Path) -> None:

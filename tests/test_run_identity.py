@@ -37,7 +37,7 @@ def planner() -> run_all.IdentityPlanner:
 def planned(planner: run_all.IdentityPlanner, run: run_all.Run, runs_root: Path) -> tuple[RunIdentity, object]:
     """What the run's own command line builds (its identity) and the model it builds."""
     identity = planner.identity(run.entry, run.command(runs_root)[3:])
-    return identity, planner._clis[run.entry].model
+    return identity, planner.model(run.entry)
 
 
 def lra_switches(model) -> list[tuple[str, tuple[str, str]]]:
@@ -57,7 +57,8 @@ def test_every_suite_entry_is_what_its_command_line_builds(suite, planner, tmp_p
         label = identity.variant[len(model.default_variant) + 1:]
         assert identity.variant == model.default_variant or label in VARIANT_LABELS, run.source
         if label == "corrected":  # the label promises the corrected pipeline: the model's switches at their defaults
-            assert all(model.pipeline[k] == values[0] for k, values in lra_switches(model)), run.source
+            switches = lra_switches(model)
+            assert switches and all(model.pipeline[k] == values[0] for k, values in switches), run.source
 
 
 def test_paper_suite_runs_the_published_pipeline_unless_labelled(planner, tmp_path):
@@ -87,7 +88,7 @@ def _suite_file(tmp_path: Path, **entry) -> Path:
     ({"variant": "none-corrected"}, r"does not match what the command line builds, 'cumsoftmax'"),
     ({"variant": "cumsoftmax", "model": "transformer"}, r"model 'transformer', but the command line builds 'hgrn'"),
     ({"variant": "cumsoftmax", "args": ["--model.init_args.lower_bownd", "none"]}, r"lower_bownd"),
-])
+], ids=["variant", "label", "variant-and-label", "model", "unknown-option"])
 def test_a_mismatched_suite_entry_stops_before_anything_runs(tmp_path, capsys, entry, match):
     suite = _suite_file(tmp_path, **entry)
     runs_root = tmp_path / "runs"
@@ -122,7 +123,7 @@ def test_the_variant_defaults_to_the_model_and_a_label_is_kept(planner):
     assert ident.name == "listops/hgrn-linear-gate-bound-corrected/seed4"
     vision = planner.identity("vision", ["fit", "--config", "vision/configs/cifar10-hgrn-tiny.yaml"])
     assert vision.task == "cifar10" and vision.model == "hgrn"
-    assert vision.variant == planner._clis["vision"].model.default_variant
+    assert vision.variant == planner.model("vision").default_variant
 
 
 def test_variant_rule():
