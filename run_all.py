@@ -7,16 +7,21 @@
 
 Suites are YAML files in results/suites/ (or any path given to --suite). Every run is started through the
 same command line a user would type (``python -m lra fit --config ...``) in a subprocess, with its own run
-folder ``runs/<suite>/<task>/<model>-<variant>/seed<k>``. A run whose record.json says ``complete`` is
-skipped, a run left ``running`` by a killed invocation resumes from its last checkpoint, and a ``failed``
-run is reported and skipped unless --retry-failed. A run whose folder is locked by a live trainer (another
-invocation, or a command typed by hand) is never started a second time. Each run's process dies with this one
-(Linux: PR_SET_PDEATHSIG), so killing the suite, even with kill -9, leaves no trainer behind. At the end
-``python -m results --suite NAME`` builds the tables and plots in results/<suite>/.
+folder ``runs/<suite>/<task>/<model>-<variant>/seed<k>`` (harness/identity.py). Before any data is prepared or
+any run starts, every entry's command line is parsed by its entry's own parser and its model built (no data):
+an entry whose ``model`` or ``variant`` is not what its command line builds stops the suite, naming the entry.
+A run whose record.json says ``complete`` is skipped, a run left ``running`` by a killed invocation resumes
+from its last checkpoint, and a ``failed`` run is reported and skipped unless --retry-failed. A run whose
+folder is locked by a live trainer (another invocation, or a command typed by hand) is never started a second
+time. Each run's process dies with this one (Linux: PR_SET_PDEATHSIG), so killing the suite, even with kill -9,
+leaves no trainer behind. At the end the tables and plots are built in results/<suite>/ (as
+``python -m results --suite NAME`` does); records that cannot be read are left out of them and listed.
+Exit status 1 when a run failed or was left to another process, or when aggregation failed or left a record out.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shlex
@@ -26,13 +31,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the harness, also when this script is started from another folder
+from harness.identity import RECORD_NAME, RunIdentity  # noqa: E402
 from harness.lock import lock_holder  # noqa: E402
 from harness.process import die_with_parent  # noqa: E402
+
+if TYPE_CHECKING:  # (run_all.py imports Lightning only when it checks a suite)
+    import lightning as L
+
+    from harness.cli import HarnessCLI
 
 SUITES_DIR = ROOT / "results" / "suites"
 REQUIRED_RUN_KEYS = ("task", "entry", "config", "model", "variant")
@@ -40,28 +52,27 @@ REQUIRED_RUN_KEYS = ("task", "entry", "config", "model", "variant")
 
 @dataclass
 class Run:
-    """One (task, model, variant, seed) of a suite and the command that trains it."""
+    """One (task, model, variant, seed) of a suite, where the suite declares it, and the command that trains it."""
 
-    suite: str
-    task: str
+    identity: RunIdentity
     entry: str
     config: str
-    model: str
-    variant: str
-    seed: int
+    source: str  # "<suite file> runs[i] (task ..., variant ...)": named in identity errors
     args: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return f"{self.task}/{self.model}-{self.variant}/seed{self.seed}"
+        return self.identity.name
 
     def run_dir(self, runs_root: Path) -> Path:
-        return runs_root / self.suite / self.task / f"{self.model}-{self.variant}" / f"seed{self.seed}"
+        return self.identity.run_dir(runs_root)
 
     def command(self, runs_root: Path, resume: bool = False, devices: str | None = None) -> list[str]:
-        cmd = [sys.executable, "-m", self.entry, "fit", "--config", self.config, "--seed_everything", str(self.seed),
-               "--run.suite", self.suite, "--run.variant", self.variant, "--run.dir", str(self.run_dir(runs_root)),
-               *self.args]
+        ident = self.identity
+        cmd = [sys.executable, "-m", self.entry, "fit", "--config", self.config, "--seed_everything", str(ident.seed),
+               "--run.suite", ident.suite, "--run.task", ident.task, "--run.variant", ident.variant,
+               "--run.source", self.source,
+               "--run.dir", str(self.run_dir(runs_root)), *self.args]
         if devices is not None:
             cmd += ["--trainer.devices", devices]
         if resume:
@@ -88,6 +99,7 @@ def load_suite(name: str, seeds: int | None = None, only: list[str] | None = Non
     if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list):
         raise SystemExit(f"error: {path}: a suite needs a 'runs:' list")
     suite = spec.get("name", path.stem)
+    shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
     seed_list = list(range(seeds)) if seeds is not None else list(spec.get("seeds", [0]))
     runs: list[Run] = []
     for i, entry in enumerate(spec["runs"]):
@@ -96,15 +108,54 @@ def load_suite(name: str, seeds: int | None = None, only: list[str] | None = Non
             raise SystemExit(f"error: {path}: runs[{i}] lacks {', '.join(missing)}")
         if only and entry["task"] not in only:
             continue
+        source = f"{shown} runs[{i}] (task {entry['task']}, variant {entry['variant']})"
         for seed in entry.get("seeds", seed_list):
-            runs.append(Run(suite, entry["task"], entry["entry"], entry["config"], entry["model"], entry["variant"],
-                            int(seed), [str(a) for a in entry.get("args", [])]))
+            identity = RunIdentity(suite, entry["task"], entry["model"], entry["variant"], int(seed))
+            runs.append(Run(identity, entry["entry"], entry["config"], source, [str(a) for a in entry.get("args", [])]))
     return spec, runs
+
+
+class IdentityPlanner:
+    """The identity each command line would get, from its entry's real parser and model class, without data or
+    training (``HarnessCLI(plan_only=True)``; one parser per entry, reused)."""
+
+    def __init__(self) -> None:
+        self._clis: dict[str, HarnessCLI] = {}
+
+    def identity(self, entry: str, argv: list[str]) -> RunIdentity:
+        cli = self._clis.get(entry)
+        if cli is None:
+            cli = importlib.import_module(f"{entry}.__main__").main(argv, plan_only=True)
+            self._clis[entry] = cli
+            return cli.identity
+        return cli.plan(argv)
+
+    def model(self, entry: str) -> L.LightningModule:
+        """The model the last command line of ``entry`` built."""
+        return self._clis[entry].model
+
+
+def check_identities(runs: list[Run], runs_root: Path) -> None:
+    """Stop, naming the suite entry, when an entry's model or variant is not what its command line builds (each
+    entry once: seeds do not change it). The trainer checks the variant again (harness/cli.py)."""
+    planner = IdentityPlanner()
+    for source in dict.fromkeys(run.source for run in runs):
+        run = next(r for r in runs if r.source == source)
+        argv = run.command(runs_root)[3:]  # after "python -m <entry>"
+        try:
+            built = planner.identity(run.entry, argv)
+        except Exception as e:  # the parser's and the identity check's errors, whatever their type
+            message = " ".join(str(e).split())
+            raise SystemExit(f"error: {message if message.startswith(source) else f'{source}: {message}'}") from e
+        if built.model != run.identity.model:
+            raise SystemExit(f"error: {source}: model {run.identity.model!r}, but the command line builds "
+                             f"{built.model!r}; correct the entry's model or its config")
+        assert built == run.identity, (built, run.identity)  # task, suite, variant, seed: passed on the command line
 
 
 def record_status(run_dir: Path) -> str:
     """complete | running | failed | missing, from the run's record.json."""
-    path = run_dir / "record.json"
+    path = run_dir / RECORD_NAME
     if not path.exists():
         return "missing"
     try:
@@ -125,14 +176,33 @@ def format_seconds(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s"
 
 
+def aggregate(suite: str, runs_root: Path, results_root: Path) -> bool:
+    """Build the suite's tables and plots; False, with the reason printed, when that fails or when some records
+    could not be read (they are listed, and the tables leave them out)."""
+    from results.__main__ import build_suite
+    from results.records import RecordError
+
+    out = results_root / suite
+    try:
+        result = build_suite(suite, runs_root / suite, out, allow_unreadable=True)
+    except RecordError as e:
+        print(f"aggregation FAILED: {e}", flush=True)
+        return False
+    print(f"tables and plots: {result.readme} ({len(result.runs)} record(s), {len(result.unreadable)} unreadable)")
+    for path, reason in result.unreadable:
+        print(f"    unreadable, left out of the tables: {' '.join(reason.split())}")
+    return not result.unreadable
+
+
 def run_suite(args: argparse.Namespace) -> int:
     spec, runs = load_suite(args.suite, args.seeds, args.only)
-    suite = runs[0].suite if runs else Path(args.suite).stem
+    suite = runs[0].identity.suite if runs else Path(args.suite).stem
     runs_root = Path(args.runs_root)
     if args.index is not None:
         if not 0 <= args.index < len(runs):
             raise SystemExit(f"error: --index {args.index} out of range: the suite has {len(runs)} runs")
         runs = [runs[args.index]]
+    check_identities(runs, runs_root)
     if args.slurm:
         write_slurm(args, len(runs))
         return 0
@@ -178,18 +248,16 @@ def run_suite(args: argparse.Namespace) -> int:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
             print(f"    FAILED (exit {done.returncode}, record {final}); see {log_path}:\n      " + "\n      ".join(tail), flush=True)
         else:
-            metrics = json.loads((run_dir / "record.json").read_text())["metrics"]
+            metrics = json.loads((run_dir / RECORD_NAME).read_text())["metrics"]
             print(f"    test acc {metrics['test_acc_at_best_val']:.3f} (at best val {metrics['val_acc_best']:.3f}), "
                   f"{metrics['wall_time_s']:.0f} s", flush=True)
     print(f"{len(todo) - len(failures) - len(busy)} run(s) done, {len(failures)} failed, "
           f"{len(runs) - len(todo) + len(busy)} skipped ({len(busy)} in use elsewhere) "
           f"in {format_seconds(time.monotonic() - start)}")
+    aggregated = True
     if not args.no_aggregate and args.index is None:
-        out = Path(args.results_root) / suite
-        subprocess.run([sys.executable, "-m", "results", "--suite", suite, "--runs", str(runs_root / suite), "--out", str(out),
-                        "--allow-unreadable"], cwd=ROOT, check=False)
-        print(f"tables and plots: {out}/README.md")
-    return 1 if failures or busy else 0
+        aggregated = aggregate(suite, runs_root, Path(args.results_root))
+    return 1 if failures or busy or not aggregated else 0
 
 
 def write_slurm(args: argparse.Namespace, n_runs: int) -> None:

@@ -1,10 +1,12 @@
 """LightningCLI with run folders, checkpoints, CSV logs, NaN guard and run records for every run.
 
 Adds a ``run`` group to every config: ``--run.task`` (required), ``--run.suite`` (default ``adhoc``),
-``--run.variant`` (default: the lower-bound schedule for HGRN, ``default`` otherwise), ``--run.root``
-(default ``runs``), ``--run.dir`` (default ``<root>/<suite>/<task>/<model>-<variant>/seed<seed>``) and
-``--run.oversubscribe`` (allow more CPU processes than cores).
-Before anything is built, option values are checked (harness/checks.py); ``fit`` then locks the run folder
+``--run.variant`` (default: the model's ``default_variant``; when given, it must agree with it, see
+harness/identity.py), ``--run.source`` (where the run was declared, e.g. a suite entry, for error messages),
+``--run.root`` (default ``runs``), ``--run.dir`` (default ``<root>/<suite>/<task>/<model>-<variant>/seed<seed>``)
+and ``--run.oversubscribe`` (allow more CPU processes than cores).
+Before anything is built, option values are checked (harness/checks.py); before the trainer is built, the model
+must implement harness.identity.RecordedModel and the variant must match it. ``fit`` then locks the run folder
 (harness/lock.py), writes ``last.ckpt`` after every epoch besides the best-on-val checkpoint
 (harness/checkpoints.py), and after training tests both and completes ``record.json`` (harness/records.py).
 Resume a killed run with ``--ckpt_path last``.
@@ -21,6 +23,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from .callbacks import FailureRecorder, FiniteLossGuard, RecordProgress
 from .checkpoints import LastCheckpoint, best_checkpoint, last_checkpoint_callback
 from .checks import check_devices, check_option_ranges, check_task
+from .identity import (RECORDED_MODEL_MEMBERS, RecordedModel, RunIdentity, RunIdentityError, missing_members,
+                       variant_mismatch)
 from .lock import RunLock
 from .logger import AppendingCSVLogger
 from .pipeline import pipeline_switches
@@ -57,10 +61,19 @@ def _rows_seen(loaders: Any, num_batches: Any, world_size: int = 1) -> int | Non
 
 
 class HarnessCLI(LightningCLI):
-    """Shared by ``python -m lra`` and ``python -m vision``; ``tasks`` are the valid ``--run.task`` names."""
+    """Shared by ``python -m lra`` and ``python -m vision``; ``tasks`` are the valid ``--run.task`` names.
 
-    def __init__(self, model_class: type[L.LightningModule], tasks: tuple[str, ...], **kwargs: Any) -> None:
+    ``plan_only=True`` parses the command line, checks the options and builds the model alone (no data, no
+    trainer, no run): ``identity`` is then the run's identity, and ``plan(args)`` does the same for another
+    command line with the parser already built (run_all.py checks a whole suite this way before training)."""
+
+    def __init__(self, model_class: type[L.LightningModule], tasks: tuple[str, ...], plan_only: bool = False,
+                 **kwargs: Any) -> None:
         self.tasks = tasks
+        self.plan_only = plan_only
+        self.identity: RunIdentity | None = None
+        if plan_only:  # parse errors raise (the caller names the command line) instead of exiting
+            kwargs.setdefault("parser_kwargs", {"exit_on_error": False})
         kwargs.setdefault("seed_everything_default", 0)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("subclass_mode_model", True)
@@ -76,7 +89,11 @@ class HarnessCLI(LightningCLI):
 
         parser.add_argument("--run.task", type=Literal[self.tasks], required=True, help="task name, for the run record")
         parser.add_argument("--run.suite", type=str, default="adhoc", help="suite the run belongs to")
-        parser.add_argument("--run.variant", type=Optional[str], default=None, help="variant label in tables")
+        parser.add_argument("--run.variant", type=Optional[str], default=None,
+                            help="variant in tables: the model's default_variant, optionally with -<label> "
+                                 "(harness/identity.py VARIANT_LABELS)")
+        parser.add_argument("--run.source", type=Optional[str], default=None,
+                            help="where this run was declared (e.g. a suite file and entry), named in identity errors")
         parser.add_argument("--run.root", type=str, default="runs", help="folder that holds run folders")
         parser.add_argument("--run.dir", type=Optional[str], default=None, help="this run's folder (overrides root)")
         parser.add_argument("--run.oversubscribe", type=bool, default=False,
@@ -85,31 +102,75 @@ class HarnessCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self._subconfig()
         check_option_ranges(cfg)
-        check_devices(self._as_dict(cfg.get("trainer")), bool(cfg.run.oversubscribe))
+        if not self.plan_only:  # the device count is the machine's business that runs it
+            check_devices(self._as_dict(cfg.get("trainer")), bool(cfg.run.oversubscribe))
 
     @staticmethod
     def _as_dict(node: Any) -> dict[str, Any]:
         return node.as_dict() if hasattr(node, "as_dict") else dict(node or {})
 
     # -- run identity -----------------------------------------------------------------------------
-    def _subconfig(self):
-        return self.config[self.subcommand] if self.subcommand else self.config
+    def _subconfig(self, config: Any = None) -> Any:
+        """The subcommand's part of ``config`` (default: the parsed config)."""
+        config = self.config if config is None else config
+        return config[self.subcommand] if self.subcommand else config
 
-    def _identity(self) -> dict[str, Any]:
-        cfg = self._subconfig()
-        run = cfg.run
-        model_name = getattr(self.model, "model_name", type(self.model).__name__.lower())
-        variant = run.variant or getattr(self.model, "default_variant", "default")
+    def _check_identity(self) -> RunIdentity:
+        """The run's identity from the parsed options and the built model; a model without RecordedModel, or a
+        --run.variant that disagrees with what the model arguments build, stops here, before any training."""
+        run = self._subconfig().run
+        if not isinstance(self.model, RecordedModel):
+            raise TypeError(
+                f"{type(self.model).__qualname__} lacks {', '.join(missing_members(self.model))}: a task's LightningModule "
+                f"must implement harness.identity.RecordedModel ({', '.join(RECORDED_MODEL_MEMBERS)}), e.g. by "
+                "inheriting harness.identity.RecordedModelMixin and defining default_variant")
+        variant = run.variant or self.model.default_variant
+        problem = variant_mismatch(variant, self.model.default_variant)
+        if problem is not None:
+            raise RunIdentityError(f"{run.source or '--run.variant'}: {problem}")
         # (1 == True in Python, so test the type: a bool or None means "no explicit seed")
-        seed = 0 if cfg.seed_everything is None or isinstance(cfg.seed_everything, bool) else int(cfg.seed_everything)
-        run_dir = Path(run.dir) if run.dir else Path(run.root) / run.suite / run.task / f"{model_name}-{variant}" / f"seed{seed}"
-        return {"suite": run.suite, "task": run.task, "model": model_name, "variant": variant, "seed": seed, "dir": run_dir}
+        seed_cfg = self._subconfig().seed_everything
+        seed = 0 if seed_cfg is None or isinstance(seed_cfg, bool) else int(seed_cfg)
+        self.identity = RunIdentity(run.suite, run.task, self.model.model_name, variant, seed)
+        return self.identity
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        if self.plan_only:  # args come from a suite, not from this process's command line: no warning about it
+            self.config = parser.parse_args(args)
+        else:
+            super().parse_arguments(parser, args)
+
+    def _set_seed(self) -> None:
+        if not self.plan_only:  # planning draws no random numbers
+            super()._set_seed()
+
+    def instantiate_classes(self) -> None:
+        if not self.plan_only:
+            super().instantiate_classes()
+            return
+        config = self.config.clone()
+        self._subconfig(config).data = None  # DataModules may read data in their constructor: not built here
+        self.model = self._get(self.parser.instantiate(config), "model")
+        self.datamodule = self.trainer = None
+        self._check_identity()
+
+    def plan(self, args: list[str]) -> RunIdentity:
+        """The identity ``args`` would get (``plan_only`` mode), with this CLI's parser."""
+        assert self.plan_only, "plan() is for a HarnessCLI built with plan_only=True"
+        self.parse_arguments(self.parser, args)
+        self.subcommand = self.config.get("subcommand")
+        # LightningCLI dumps the config once and gives the model its hyper-parameters from that dump: drop it
+        self.__dict__.pop("config_dump", None)
+        self.before_instantiate_classes()
+        self.instantiate_classes()
+        assert self.identity is not None
+        return self.identity
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         cfg = self._subconfig()
         check_task(cfg.run.task, self.datamodule, getattr(cfg.get("data"), "class_path", None))
-        ident = self._identity()
-        self.run_dir = ident["dir"]
+        ident = self._check_identity()
+        self.run_dir = Path(cfg.run.dir) if cfg.run.dir else ident.run_dir(cfg.run.root)
         if self.subcommand in (None, "fit") and _launched_rank() == 0:
             self.run_lock = RunLock(self.run_dir).acquire()  # before anything is written into the folder
         try:
@@ -141,9 +202,8 @@ class HarnessCLI(LightningCLI):
 
     # -- records around fit -----------------------------------------------------------------------
     def before_fit(self) -> None:
-        ident = self._identity()
         config = self._subconfig().clone().as_dict()
-        record = new_record(ident["suite"], ident["task"], ident["model"], ident["variant"], ident["seed"], config)
+        record = new_record(self.identity, config)
         record["pipeline"] = pipeline_switches(self.model, self.datamodule, self.trainer)  # docs/FIDELITY.md
         # a resumed run keeps the time it already spent, including a killed process's (see RunRecord)
         resume = self._subconfig().get("ckpt_path") is not None
@@ -166,8 +226,7 @@ class HarnessCLI(LightningCLI):
         metrics["test_acc_at_best_val"] = self._test(best)
         metrics["test_acc_last"] = self._test(last)
         metrics["n_test"] = _rows_seen(trainer.test_dataloaders, trainer.num_test_batches, trainer.world_size)
-        reader = getattr(self.model, "lower_bounds", None)
-        bounds = reader() if callable(reader) else None
+        bounds = self.model.lower_bounds()
         if bounds is not None:
             record["lower_bounds"] = bounds.tolist()  # of the last weights, which _test(last) restored
         record["checkpoints"] = {"best": best, "last": last}
@@ -181,6 +240,8 @@ class HarnessCLI(LightningCLI):
 
     # -- the run-folder lock lasts as long as the subcommand -------------------------------------------
     def _run_subcommand(self, subcommand: str) -> None:
+        if self.plan_only:
+            return
         try:
             super()._run_subcommand(subcommand)
         finally:

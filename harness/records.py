@@ -1,4 +1,5 @@
-"""Run records (docs/ARCHITECTURE.md section 4): the one file results/ reads, always written atomically."""
+"""Run records (docs/ARCHITECTURE.md section 4): the one file results/ reads, always written atomically. Its name,
+schema and fields are declared in harness/identity.py."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA = 1
-RECORD_NAME = "record.json"
+from .identity import ACCURACY_METRICS, PROGRESS_METRICS, RECORD_NAME, SCHEMA, RunIdentity
 
 
 def write_json_atomic(path: str | os.PathLike, payload: dict[str, Any]) -> None:
@@ -64,26 +64,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def new_record(suite: str, task: str, model: str, variant: str, seed: int, config: dict[str, Any]) -> dict[str, Any]:
-    """A record in status ``running`` with empty metrics."""
+def new_record(identity: RunIdentity, config: dict[str, Any]) -> dict[str, Any]:
+    """A record in status ``running`` with empty metrics (accuracies None, progress 0)."""
     return {
         "schema": SCHEMA,
-        "suite": suite,
-        "task": task,
-        "model": model,
-        "variant": variant,
-        "seed": seed,
+        **identity.as_record(),
         "status": "running",
         "config": config,
-        "metrics": {
-            "val_acc_best": None,
-            "test_acc_at_best_val": None,
-            "test_acc_last": None,
-            "epochs": 0,
-            "steps": 0,
-            "params": 0,
-            "wall_time_s": 0.0,
-        },
+        "metrics": {**dict.fromkeys(ACCURACY_METRICS), **{name: 0 for name in PROGRESS_METRICS}, "wall_time_s": 0.0},
         "history": "metrics.csv",
         "versions": versions(),
     }

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from results.names import ACCURACY_METRICS, DEFAULT_METRIC
+from harness.identity import ACCURACY_METRICS
+from results.names import DEFAULT_METRIC
 from results.records import RecordError
+
+if TYPE_CHECKING:
+    from results.report import BuildResult
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,18 +54,25 @@ def suite_spec(suite: str) -> dict:
     return spec
 
 
+def build_suite(suite: str, runs_root: Path, out: Path, metric: str = DEFAULT_METRIC, report: str | None = None,
+                allow_unreadable: bool = False) -> BuildResult:
+    """Tables, plots and README of one suite, with the report kind, left-out tasks and notes of its suite file
+    (``report`` overrides the kind). Raises RecordError as results.report.build does."""
+    # Imported here so that --help stays fast (pandas and matplotlib load slowly).
+    from results.report import build
+
+    spec = suite_spec(suite)
+    kind = report or spec.get("report", "paper")
+    return build(suite, runs_root, out, metric, allow_unreadable=allow_unreadable, kind=kind,
+                 left_out=spec.get("left_out") or {}, notes=spec.get("notes") or [])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     runs_root = args.runs if args.runs is not None else Path("runs") / args.suite
     out = args.out if args.out is not None else Path("results") / args.suite
-    # Imported here so that --help stays fast (pandas and matplotlib load slowly).
-    from results.report import build
-
     try:
-        spec = suite_spec(args.suite)
-        kind = args.report or spec.get("report", "paper")
-        result = build(args.suite, runs_root, out, args.metric, allow_unreadable=args.allow_unreadable, kind=kind,
-                       left_out=spec.get("left_out") or {}, notes=spec.get("notes") or [])
+        result = build_suite(args.suite, runs_root, out, args.metric, args.report, args.allow_unreadable)
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from results.names import ACCURACY_METRICS, task_sort_key, variant_sort_key
+from harness.identity import ACCURACY_METRICS
+from results.names import task_sort_key, variant_sort_key
 
 KEYS = ["task", "model", "variant"]
 AGG_COLUMNS = KEYS + ["n_complete", "n_running", "n_failed", "mean", "std", "min", "max", "seeds_complete", "params"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.identity import CORRECTED_LABEL
+
 # Long Range Arena, in the order the published tables use.
 LRA_TASKS: tuple[str, ...] = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 VISION_TASKS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
@@ -20,15 +22,15 @@ TASK_LABELS: dict[str, str] = {
 
 MODEL_LABELS: dict[str, str] = {"hgrn": "HGRN", "transformer": "Transformer"}
 
-# Lower-bound schedules (docs/ARCHITECTURE.md section 2); `cumsoftmax` is the paper's.
+# Lower-bound schedules (models/lower_bound.py, which results/ does not import: it pulls in torch; a test keeps the
+# two equal); `cumsoftmax` is the paper's.
 SCHEDULES: tuple[str, ...] = ("cumsoftmax", "none", "constant", "linear", "independent", "decreasing")
 PAPER_SCHEDULE = "cumsoftmax"
 
 # Our model name -> the key of its row in published.csv, for the "ours - published" rows.
 PUBLISHED_COUNTERPART: dict[str, str] = {"hgrn": "hgrn", "transformer": "transformer"}
 
-# Accuracy fields of a record's "metrics"; any of them can be the one the tables report.
-ACCURACY_METRICS: tuple[str, ...] = ("test_acc_at_best_val", "test_acc_last", "val_acc_best")
+# One of the accuracy fields of a record's "metrics" (harness/identity.py ACCURACY_METRICS): what tables report.
 DEFAULT_METRIC = "test_acc_at_best_val"
 
 
@@ -41,9 +43,10 @@ def model_label(model: str) -> str:
     return MODEL_LABELS.get(model, model)
 
 
-# A variant ending in this suffix ran the corrected pipeline (docs/FIDELITY.md); the others the configs' default,
-# which for the paper configs is the published pipeline. The run record's "pipeline" dict lists the switches.
-CORRECTED_SUFFIX = "-corrected"
+# A variant ending in this suffix ran the corrected pipeline (docs/FIDELITY.md; the label of harness/identity.py);
+# the others the configs' default, which for the paper configs is the published pipeline. The run record's
+# "pipeline" dict lists the switches.
+CORRECTED_SUFFIX = "-" + CORRECTED_LABEL
 
 
 def config_label(model: str, variant: str) -> str:

@@ -15,17 +15,21 @@ from typing import Any
 
 import pandas as pd
 
-from results.names import ACCURACY_METRICS
+# The record contract (file name, schemas, statuses, fields) is the harness's; this module only reads it.
+from harness.identity import (
+    ACCURACY_METRICS,
+    IDENTITY_FIELDS,
+    METRIC_FIELDS,
+    RECORD_NAME,
+    ROW_COUNT_METRICS,
+    STATUSES,
+    SUPPORTED_SCHEMAS,
+)
 
-RECORD_NAME = "record.json"
-SUPPORTED_SCHEMAS = (1,)
-STATUSES = ("complete", "running", "failed")
-# n_test / n_val: rows behind the test and validation accuracies (for binomial intervals; absent in older records)
-METRIC_FIELDS = ACCURACY_METRICS + ("epochs", "steps", "params", "wall_time_s", "n_test", "n_val")
-
-# Columns of the long table, in order; lower_bounds holds an (L, D) list of lists or None.
+# Columns of the long table, in order; lower_bounds holds an (L, D) list of lists or None. The row counts
+# (n_test, n_val) are absent in older records: NaN then.
 COLUMNS = (
-    ["suite", "task", "model", "variant", "seed", "status", "failure"]
+    list(IDENTITY_FIELDS) + ["status", "failure"]
     + list(METRIC_FIELDS)
     + ["history_path", "lower_bounds", "git", "torch", "lightning", "record_path", "run_dir"]
 )
@@ -89,14 +93,13 @@ def parse_record(rec: Any, path: Path) -> dict[str, Any]:
     schema = _require(rec, "schema", path, int)
     if schema not in SUPPORTED_SCHEMAS:
         raise RecordError(f"{path}: schema {schema} is not supported (known: {SUPPORTED_SCHEMAS}); update results/records.py.")
-    row: dict[str, Any] = {
-        "suite": rec.get("suite"),
-        "task": _require(rec, "task", path, str),
-        "model": _require(rec, "model", path, str),
-        "variant": _require(rec, "variant", path, str),
-        "seed": _require(rec, "seed", path, int),
-        "status": _require(rec, "status", path, str),
-    }
+    row: dict[str, Any] = {}
+    for name in IDENTITY_FIELDS:
+        if name == "suite":  # optional: the folder a record lies in is what results/ files it under
+            row[name] = rec.get(name)
+        else:
+            row[name] = _require(rec, name, path, int if name == "seed" else str)
+    row["status"] = _require(rec, "status", path, str)
     if row["status"] not in STATUSES:
         raise RecordError(f"{path}: status {row['status']!r} is not one of {STATUSES}.")
     failure = rec.get("failure")
@@ -112,7 +115,7 @@ def parse_record(rec: Any, path: Path) -> dict[str, Any]:
         # Accuracies are fractions; a value like 88.7 means someone wrote percent, which would be 100x off here.
         if not math.isnan(v) and not 0.0 <= v <= 1.0:
             raise RecordError(f"{path}: metrics.{name} = {v} is outside [0, 1]; accuracies must be fractions, not percent.")
-    for name in ("n_test", "n_val"):
+    for name in ROW_COUNT_METRICS:
         v = row[name]
         if not math.isnan(v) and (v < 1 or v != int(v)):
             raise RecordError(f"{path}: metrics.{name} = {v} is not a positive whole number of rows.")

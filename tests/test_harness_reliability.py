@@ -19,6 +19,7 @@ import pytest
 from harness.checks import OptionError, check_devices, check_option_ranges, check_task
 from harness.distributed import EvalShardSampler
 from harness.errors import paragraph, run_main
+from harness.identity import RunIdentity
 from harness.lock import RunLock, RunLockedError, lock_holder
 from harness.records import RECORD_NAME, RunRecord, new_record, read_record
 from helpers.lra_files import PATHFINDER_DIFFICULTY, write_listops, write_pathfinder
@@ -56,7 +57,7 @@ def test_the_lock_of_a_killed_process_is_stale_and_taken_over(tmp_path):
 
 # -- records -----------------------------------------------------------------------------------------------
 def _record(status: str = "running") -> dict:
-    record = new_record("s", "listops", "hgrn", "v", 0, {})
+    record = new_record(RunIdentity("s", "listops", "hgrn", "v", 0), {})
     record["status"] = status
     return record
 

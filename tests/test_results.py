@@ -513,3 +513,11 @@ def test_published_csv_is_inside_results():
     with io.open(PUBLISHED_CSV, encoding="utf-8") as f:
         header = next(csv.reader(f))
     assert header == ["benchmark", "model_key", "model", "task", "value", "source", "note"]
+
+
+def test_schedule_names_are_the_models():
+    # results/ keeps its own copy (models/ pulls in torch); the ablation tables order and label by it
+    from models.lower_bound import SCHEDULES as MODEL_SCHEDULES
+    from results.names import SCHEDULES
+
+    assert SCHEDULES == MODEL_SCHEDULES
