@@ -108,6 +108,7 @@ class HarnessCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         cfg = self._subconfig()
         check_task(cfg.run.task, self.datamodule, getattr(cfg.get("data"), "class_path", None))
+        self.model.check_data(self.datamodule)  # the model reads what the data gives, before any data is read
         ident = self._identity()
         self.run_dir = ident["dir"]
         if self.subcommand in (None, "fit") and _launched_rank() == 0:
