@@ -105,7 +105,7 @@ class VisionDataModule(L.LightningDataModule):
     # -- to implement ---------------------------------------------------------------------------
     def split_sources(self, splits: tuple[str, ...]) -> dict[str, tuple[Dataset, list[int]]]:
         """For each requested split: an untransformed (image, label) dataset and the indices that form the
-        split. Raises MissingDatasetError when the files are not there."""
+        split. Raises harness.datasets.MissingDataError when the files are not there."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
