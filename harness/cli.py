@@ -169,6 +169,7 @@ class HarnessCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         cfg = self._subconfig()
         check_task(cfg.run.task, self.datamodule, getattr(cfg.get("data"), "class_path", None))
+        self.model.check_data(self.datamodule)  # the model reads what the data gives, before any data is read
         ident = self._check_identity()
         self.run_dir = Path(cfg.run.dir) if cfg.run.dir else ident.run_dir(cfg.run.root)
         if self.subcommand in (None, "fit") and _launched_rank() == 0:

@@ -13,7 +13,7 @@ from typing import Any
 
 DEBUG_ENV = "HGRN_DEBUG"
 DEBUG_FLAG = "--debug"
-# FileNotFoundError covers the data modules' MissingDataError/MissingDatasetError; ValueError their
+# FileNotFoundError covers the data modules' MissingDataError (harness/datasets.py); ValueError their
 # MalformedDataError, option checks and constructor argument errors; FloatingPointError a diverged loss.
 USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
                                                 FloatingPointError)

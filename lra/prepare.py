@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.datasets import ENV_VAR, MissingDataError, resolve_root
 from lra.data.download import CIFAR10, IMDB, DownloadError, fetch_archive
-from lra.data.paths import ENV_VAR, resolve_root
 from lra.data.release import extract_from_release
 
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
@@ -99,7 +99,6 @@ def _archive(archive, task: str) -> Callable[[argparse.Namespace, Path], str]:
 
 
 def prepare_text(args: argparse.Namespace, root: Path) -> str:
-    from lra.data.errors import MissingDataError
     from lra.data.text import find_imdb
 
     try:

@@ -14,6 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from harness.checks import OptionError
+from harness.datasets import SPLITS, ModelDataSource, fields_for
 from harness.identity import RecordedModelMixin
 from harness.optim import parameter_groups
 from harness.schedules import lra_cosine_schedule
@@ -22,7 +24,8 @@ from models import (
     Transformer,
 )
 
-SPLITS = ("train", "val", "test")
+# what each encoder reads: the kind of data (DataFields.kind) its DataModule must give
+ENCODER_READS = {"token": "tokens", "pixel": "pixels"}
 # docs/FIDELITY.md: each pipeline switch and its allowed values (the first is the class default)
 SWITCHES = {"padding": ("identity", "scan"), "pad_embedding": ("frozen", "trained"),
             "lr_schedule": ("held", "huggingface"), "weight_decay_on": ("weights", "all")}
@@ -43,8 +46,9 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     over pad tokens, as published), ``pad_embedding`` (``frozen`` zero row; ``trained``, as published),
     ``lr_schedule`` (``held`` at its end; ``huggingface``, as published, rises again past ``total_steps``),
     ``weight_decay_on`` (``weights``: not on norms, biases, bounds, phases; ``all``, as published).
-    Data-derived (filled from the DataModule when None): ``num_classes``, ``vocab_size``, ``pad_index``,
-    ``in_channels``, ``grid``.
+    Data-derived (filled from the DataModule's ``model_fields()`` when None): ``num_classes``, ``vocab_size``,
+    ``pad_index`` (None: the data is never padded), ``in_channels``, ``grid``. ``check_data`` refuses a
+    DataModule whose kind of data (token ids or pixel values) the ``encoder`` cannot read.
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     """
@@ -80,7 +84,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         weight_decay_on: Literal["weights", "all"] = "weights",
         num_classes: int | None = None,
         vocab_size: int | None = None,
-        pad_index: int = 0,
+        pad_index: int | None = 0,
         in_channels: int | None = None,
         grid: tuple[int, int] | None = None,
         compile: bool = False,
@@ -119,24 +123,34 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         source = hp.vocab_size if hp.encoder == "token" else hp.in_channels
         return hp.num_classes is not None and source is not None
 
+    def check_data(self, datamodule: Any) -> None:
+        """Fail before anything is read or built when ``encoder`` cannot read what ``datamodule`` gives (its
+        ``kind``, known right after construction): token ids need ``encoder: token``, pixel values ``pixel``."""
+        encoder, source = self.hparams.encoder, type(datamodule).__name__
+        if not isinstance(datamodule, ModelDataSource):
+            raise OptionError(f"{source} does not say what its batches hold (kind, model_fields()); the model reads "
+                              "one of lra.data's DataModules")
+        wanted = ENCODER_READS[encoder]
+        if datamodule.kind == wanted:
+            return
+        fix = {"pixels": "set --model.init_args.encoder pixel, or --data.init_args.pixel_scale tokens (Image and "
+                         "Pathfinder: grey values as token ids)",
+               "tokens": "set --model.init_args.encoder token (or, for Image and Pathfinder, a pixel_scale other "
+                         "than tokens)"}.get(datamodule.kind, "choose one of lra.data's DataModules")
+        raise OptionError(f"model.encoder is {encoder!r}, which reads {wanted}, but {source} gives "
+                          f"{datamodule.kind}: {fix}")
+
     def configure_model(self) -> None:
         if self.net is not None:
             return
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None:
-            raise ValueError("the model needs num_classes and vocab_size/in_channels, or a DataModule to read them from")
-        hp = self.hparams
-        hp.num_classes = int(dm.num_classes)
-        if hp.encoder == "token":
-            if not hasattr(dm, "vocab_size"):
-                raise ValueError(f"encoder 'token' needs a token DataModule; {type(dm).__name__} has no vocab_size")
-            hp.vocab_size, hp.pad_index = int(dm.vocab_size), int(getattr(dm, "pad_index", 0))
+        fields, hp = fields_for(self), self.hparams
+        hp.num_classes = fields.num_classes
+        if fields.kind == "tokens":
+            hp.vocab_size, hp.pad_index = fields.vocab_size, fields.pad_index
         else:
-            if not hasattr(dm, "in_channels"):
-                raise ValueError(f"encoder 'pixel' needs an image DataModule; {type(dm).__name__} has no in_channels")
-            hp.in_channels = int(dm.in_channels)
-        if hp.grid is None and getattr(dm, "grid", None) is not None:
-            hp.grid = tuple(int(v) for v in dm.grid)
+            hp.in_channels = fields.in_channels
+        if hp.grid is None and fields.grid is not None:
+            hp.grid = fields.grid
         self._build()
 
     def _embedding(self) -> nn.Module:

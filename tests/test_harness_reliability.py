@@ -149,7 +149,7 @@ def test_the_task_must_match_the_data_module():
 
 # -- one paragraph instead of a traceback ------------------------------------------------------------------
 def test_user_errors_print_one_paragraph_and_debug_brings_the_traceback_back(monkeypatch, capsys):
-    from lra.data.errors import MissingDataError
+    from harness.datasets import MissingDataError
 
     def failing(args):
         raise MissingDataError("/data/listops-1000/basic_test.tsv", "run `python -m lra.prepare listops`")
@@ -157,7 +157,7 @@ def test_user_errors_print_one_paragraph_and_debug_brings_the_traceback_back(mon
     monkeypatch.delenv("HGRN_DEBUG", raising=False)
     assert run_main(failing, ["fit"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: LRA data not found: /data/listops-1000/basic_test.tsv")
+    assert err.startswith("error: data not found: /data/listops-1000/basic_test.tsv")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 2 and "HGRN_DEBUG=1" in err
     with pytest.raises(MissingDataError):
         run_main(failing, ["fit", "--debug"])

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections import Counter
 import torch
 
+from harness.datasets import holdout_lengths, resolve_root, seeded_split
 from helpers.lra_files import write_listops
 from lra.data.collate import ImageCollate, PairCollate, SequenceCollate
-from lra.data.paths import resolve_root
 from lra.data.samplers import EpochShuffleSampler
-from lra.data.splits import holdout_lengths, seeded_split
 from lra.data.vocab import Vocabulary
 
 

@@ -213,7 +213,7 @@ def test_the_command_line_prints_one_paragraph_not_a_traceback(tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, env={**ENV, "HGRN_DEBUG": ""}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert f"error: LRA data not found: {tmp_path / 'nowhere'}. To make it ready: the data root does not exist; run " \
+    assert f"error: data not found: {tmp_path / 'nowhere'}. To make it ready: the data root does not exist; run " \
            f"`python -m lra.prepare listops --root {tmp_path / 'nowhere'}`" in done.stderr
 
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from vision.datamodules import CIFAR10DataModule, CIFAR100DataModule, ImageNetDataModule, MissingDatasetError
+from vision.datamodules import CIFAR10DataModule, CIFAR100DataModule, ImageNetDataModule, MissingDataError
 from vision.mixing import MixCollate
 from vision.randaugment import BINS, SPACE, DeiTRandAugment
 from vision.synthetic import write_cifar, write_image_folder
@@ -200,6 +200,6 @@ def test_a_missing_dataset_names_the_path_and_what_to_place_there(tmp_path: Path
     dm = module(root=tmp_path / "nowhere", num_workers=0)
     with pytest.raises(FileNotFoundError) as err:
         dm.setup("fit")
-    assert isinstance(err.value, MissingDatasetError)
+    assert isinstance(err.value, MissingDataError)
     assert str(tmp_path / "nowhere" / missing) in str(err.value)
     assert hint in str(err.value)

@@ -17,6 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from harness.checks import OptionError
+from harness.datasets import SPLITS, ModelDataSource, fields_for
 from harness.identity import RecordedModelMixin
 from harness.optim import parameter_groups
 from harness.schedules import deit_scaled_lr, deit_warmup_cosine
@@ -24,7 +26,6 @@ from models import HGRN, ClassificationHead, PatchEmbedding, SequenceClassifier,
 from models.deit import DEIT_WIDTHS
 
 
-SPLITS = ("train", "val", "test")
 DEIT_HEADS = {"tiny": 3, "small": 6}  # DeiT-Ti / DeiT-S: 64 channels per head
 
 
@@ -50,7 +51,8 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     batch (per-device batch x devices x nodes x accumulation; None: no rescaling); AdamW ``weight_decay``,
     ``betas``, ``eps`` (no decay on norms, biases, lower bounds, phases); ``warmup_epochs`` from ``warmup_lr``,
     cosine to ``min_lr`` over the run (harness/schedules.py); ``label_smoothing`` in the training loss.
-    Data-derived (filled from the DataModule when None): ``num_classes``, ``in_channels``, ``image_size``.
+    Data-derived (filled from the DataModule's ``model_fields()`` when None): ``num_classes``, ``in_channels``,
+    ``image_size``; ``check_data`` refuses a DataModule that gives no images, or images the patches do not tile.
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     """
@@ -108,15 +110,27 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     def d_model(self) -> int:
         return self.hparams.width or DEIT_WIDTHS[self.hparams.size]
 
+    def check_data(self, datamodule: Any) -> None:
+        """Fail before anything is read or built when ``datamodule`` does not give images this network can cut
+        into patches."""
+        source = type(datamodule).__name__
+        if not isinstance(datamodule, ModelDataSource) or datamodule.kind != "images":
+            raise OptionError(f"the image classifier reads images (B, C, H, W), but {source} gives "
+                              f"{getattr(datamodule, 'kind', 'something else')}; choose one of vision.datamodules' "
+                              "DataModules (the LRA image tasks run with python -m lra)")
+        self._check_patches(datamodule.model_fields().grid[0])  # vision DataModules read nothing for it
+
+    def _check_patches(self, image_size: int | None) -> None:
+        patch = self.hparams.patch_size
+        if image_size is not None and image_size % patch:
+            raise OptionError(f"data.image_size {image_size} is not divisible by model.patch_size {patch}; "
+                              "choose sizes whose ratio is a whole number")
+
     def configure_model(self) -> None:
         if self.net is not None:
             return
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None:
-            raise ValueError("the model needs num_classes and in_channels, or a DataModule to read them from")
-        hp = self.hparams
-        hp.num_classes, hp.in_channels = int(dm.num_classes), int(dm.in_channels)
-        hp.image_size = int(dm.image_size)
+        fields, hp = fields_for(self), self.hparams
+        hp.num_classes, hp.in_channels, hp.image_size = fields.num_classes, fields.in_channels, fields.grid[0]
         self._build()
 
     def _network(self) -> nn.Module:
@@ -144,8 +158,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def _build(self) -> None:
         hp = self.hparams
-        if hp.image_size is not None and hp.image_size % hp.patch_size:
-            raise ValueError(f"data.image_size {hp.image_size} is not divisible by model.patch_size {hp.patch_size}")
+        self._check_patches(hp.image_size)
         self.net = self._network()
         if self.hparams.compile:  # in place: parameter names and checkpoints stay those of the eager net
             self.net.compile()

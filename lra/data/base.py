@@ -5,25 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from harness.datasets import SPLITS, STAGE_SPLITS, DataFields, resolve_root, split_limits
 from harness.distributed import eval_sampler
 from lra.data.cache import resolve_cache_dir
-from lra.data.paths import prepare_command, resolve_root
+from lra.data.paths import prepare_command
 from lra.data.samplers import EpochShuffleSampler
-
-SPLITS = ("train", "val", "test")
-# fit includes the test split: the run tests its checkpoints right after training, so a missing or empty test
-# file must stop it before the first step, not after the last epoch
-_STAGE_SPLITS = {"fit": SPLITS, "validate": ("val",), "test": ("test",), "predict": ("test",), None: SPLITS}
 
 
 class LRADataModule(L.LightningDataModule):
-    """Base of every LRA DataModule.
+    """Base of every LRA DataModule. Subclasses take ``root`` and their own arguments and pass every other
+    keyword on to this class (the command line and YAML configs see them all, as ``--data.init_args.X``).
 
     Args:
         root: data root; None means ``$HGRN_DATA`` or ``./data``.
@@ -33,6 +30,7 @@ class LRADataModule(L.LightningDataModule):
             order is shuffled per epoch from the run's torch seed (``seed_everything``) and the
             epoch number, so a resumed run sees the same order as an uninterrupted one.
         limit_train, limit_val, limit_test: keep only the first N examples of a split.
+        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
         cache_dir: where encoded arrays and vocabularies are cached (default ``<root>/.cache``; a user
             cache folder, with a warning, when the root cannot be written).
 
@@ -42,31 +40,36 @@ class LRADataModule(L.LightningDataModule):
     """
 
     task: ClassVar[str] = ""
-    # Training drops its last partial batch when True (the published loaders did); evaluation never does.
-    drop_last: bool = False
+    num_classes: int
+    max_length: int
+    # what the batches' "x" holds (the model's DataFields, see model_fields); tokens unless a subclass says pixels
+    kind: Literal["tokens", "pixels"] = "tokens"
+    vocab_size: int | None = None  # tokens: ids lie in [0, vocab_size)
+    pad_index: int | None = None  # tokens: the id batches are padded with (None: every sequence is full length)
+    in_channels: int | None = None  # pixels: values per position
+    grid: tuple[int, int] | None = None  # (H, W) when the sequence is an image in raster order
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
+        *,
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 42,
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
+        drop_last: bool = False,
         cache_dir: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        for split, limit in (("train", limit_train), ("val", limit_val), ("test", limit_test)):
-            if limit is not None and limit < 1:
-                raise ValueError(f"limit_{split} must be >= 1 (or None for the whole split), got {limit}")
+        self.save_hyperparameters()  # collects the subclass's arguments too
+        self.limits = split_limits(batch_size, limit_train, limit_val, limit_test)
         self.root: Path = resolve_root(root)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        self.drop_last = bool(drop_last)
         self._cache_dir_arg = cache_dir
         self._cache_dir: Path | None = None
         self.datasets: dict[str, Dataset] = {}
@@ -82,8 +85,16 @@ class LRADataModule(L.LightningDataModule):
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
-    @property
-    def prepare_hint(self) -> str:
+    def model_fields(self) -> DataFields:
+        """What the model needs to know about the batches. ``kind`` is known right after construction; a char
+        vocabulary's size is read (or built, once) on first use, so call this after ``prepare_data``."""
+        if self.kind == "tokens":
+            return DataFields("tokens", self.num_classes, vocab_size=int(self.vocab_size), pad_index=self.pad_index,
+                              grid=self.grid)
+        return DataFields("pixels", self.num_classes, in_channels=self.in_channels, grid=self.grid)
+
+    def _prepare_command(self) -> str:
+        """The command that makes this task's data (named in errors)."""
         return prepare_command(self.task, self.root)
 
     @property
@@ -94,7 +105,7 @@ class LRADataModule(L.LightningDataModule):
         return self._cache_dir
 
     def _stage_splits(self, stage: str | None) -> tuple[str, ...]:
-        return _STAGE_SPLITS.get(stage, SPLITS)
+        return STAGE_SPLITS.get(stage, SPLITS)
 
     def prepare_data(self) -> None:
         # Lightning runs this on one process per node before setup: caches are built once, not per rank
@@ -107,7 +118,7 @@ class LRADataModule(L.LightningDataModule):
         for split in self._stage_splits(stage):
             if len(self.dataset(split)) == 0:
                 raise ValueError(f"the {split} split of {self.task} under {self.root} has no examples; "
-                                 f"make the data again with `{self.prepare_hint}`")
+                                 f"make the data again with `{self._prepare_command()}`")
 
     def dataset(self, split: str) -> Dataset:
         """The dataset of one split (built on first use, with its ``limit_*`` applied)."""

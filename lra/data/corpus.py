@@ -34,9 +34,6 @@ class TokenCorpus:
     def __len__(self) -> int:
         return self.offsets.size - 1
 
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
     def ids(self, i: int) -> torch.Tensor:
         seq = np.asarray(self.flat[self.offsets[i]:self.offsets[i + 1]], dtype=np.int64)
         if self.shift:

@@ -1,30 +1,10 @@
-"""Errors and counted skips of the LRA readers."""
+"""Counted skips of the LRA readers (missing and malformed data raise harness/datasets.py's errors)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-
-
-class MissingDataError(FileNotFoundError):
-    """A data file or folder is missing; the message says which, and how to make it."""
-
-    def __init__(self, path: str | os.PathLike, hint: str) -> None:
-        self.path = str(path)
-        self.hint = hint
-        super().__init__(f"LRA data not found: {path}. To make it ready: {hint}")
-
-
-class MalformedDataError(ValueError):
-    """A row of a data file cannot be read; the message names the file and line."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, reason: str) -> None:
-        self.path = str(path)
-        self.line = line
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {reason}")
 
 
 class DataSkipWarning(UserWarning):

@@ -15,16 +15,18 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from harness.datasets import MalformedDataError
 from lra.data.base import LRADataModule
 from lra.data.cache import ArrayCache, cache_key, fingerprint
 from lra.data.collate import SequenceCollate
 from lra.data.corpus import SequenceDataset, TokenCorpus
-from lra.data.errors import DataSkipWarning, MalformedDataError
+from lra.data.errors import DataSkipWarning
 from lra.data.paths import require
 from lra.data.tokenizers import LISTOPS_VOCAB, encode_listops
 from lra.data.vocab import EOS
@@ -91,28 +93,20 @@ class ListOpsDataModule(LRADataModule):
     def __init__(
         self,
         root: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 42,
+        *,
         max_length: int = 2048,
         append_eos: bool = True,
         truncation: str = "keep_eos",
-        drop_last: bool = False,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
-        self.save_hyperparameters()
-        self.max_length = int(max_length)
-        self.append_eos = bool(append_eos)
+        super().__init__(root, **kwargs)
         if truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
-        if self.max_length < 2 and truncation == "keep_eos" and self.append_eos:
-            raise ValueError(f"max_length {self.max_length} leaves no token before <eos>; use max_length >= 2")
+        if max_length < 2 and truncation == "keep_eos" and append_eos:
+            raise ValueError(f"max_length {max_length} leaves no token before <eos>; use max_length >= 2")
+        self.max_length = int(max_length)
+        self.append_eos = bool(append_eos)
         self.truncation = truncation
-        self.drop_last = bool(drop_last)
 
     @property
     def pipeline(self) -> dict[str, object]:

@@ -22,18 +22,19 @@ import os
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from harness.datasets import MalformedDataError, MissingDataError, holdout_lengths, seeded_split
 from lra.data.base import LRADataModule
 from lra.data.cache import ArrayCache, cache_key, fingerprint, stat_digest
-from lra.data.collate import PIXEL_SCALES, ImageCollate
-from lra.data.errors import MalformedDataError, MissingDataError, SkipLog
+from lra.data.collate import ImageCollate
+from lra.data.errors import SkipLog
 from lra.data.paths import prepare_command, require
-from lra.data.pixels import ImageRows, PixelDataset
-from lra.data.splits import holdout_lengths, seeded_split
+from lra.data.pixels import ImageRows, PixelDataset, PixelScale
 from lra.generators.parallel import run_chunks
 
 DEFAULT_DIFFICULTY = "curv_contour_length_14"
@@ -121,7 +122,7 @@ def _decode(args: tuple[str, int, int, int, list[str]]) -> tuple[list[tuple[int,
     return failures, len(paths)
 
 
-class PathfinderDataModule(LRADataModule):
+class PathfinderDataModule(PixelScale, LRADataModule):
     """Pathfinder / Path-X (2 classes). Batches: ``{"x": (B, H*W, 1) float, "lengths": (B,)
     all H*W, "y": (B,)}`` (``"tokens"``: ``x`` is (B, H*W) long).
 
@@ -132,7 +133,6 @@ class PathfinderDataModule(LRADataModule):
             or ``"tokens"``.
         val_fraction, test_fraction: held-out fractions (S4: 0.1 each).
         decode_workers: processes for the one-time PNG decode (default: all cores).
-        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
     """
 
     task = "pathfinder"
@@ -142,44 +142,31 @@ class PathfinderDataModule(LRADataModule):
     def __init__(
         self,
         root: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 42,
+        *,
         resolution: int = 32,
         difficulty: str = DEFAULT_DIFFICULTY,
         pixel_scale: str = "unit",
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         decode_workers: int | None = None,
-        drop_last: bool = False,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
-        self.save_hyperparameters()
-        if pixel_scale not in PIXEL_SCALES or pixel_scale == "normalize":
-            raise ValueError(f"pixel_scale must be 'unit', 'center' or 'tokens', got {pixel_scale!r}")
+        super().__init__(root, **kwargs)
+        self._set_pixel_scale(pixel_scale, allowed=("unit", "center", "tokens"))
         self.resolution = int(resolution)
         self.difficulty = difficulty
-        self.pixel_scale = pixel_scale
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
         self.decode_workers = decode_workers
-        self.drop_last = bool(drop_last)
         self.grid = (self.resolution, self.resolution)
         self.max_length = self.resolution * self.resolution
         self.task = prepare_args(self.resolution, difficulty)[0]  # "pathfinder" or "pathx"
-        if pixel_scale == "tokens":
-            self.vocab_size = 256
 
     @property
     def folder(self) -> Path:
         return self.root / f"pathfinder{self.resolution}" / self.difficulty
 
-    @property
-    def prepare_hint(self) -> str:
+    def _prepare_command(self) -> str:
         task, extra = prepare_args(self.resolution, self.difficulty)
         return prepare_command(task, self.root, extra)
 
@@ -218,7 +205,7 @@ class PathfinderDataModule(LRADataModule):
         valid = np.asarray(arrays["valid"])
         if valid.size == 0:
             raise MissingDataError(self.folder / "imgs", f"none of the {n} images listed in the metadata could be read; "
-                                   f"run `{prepare_command(task, self.root, extra)}` again")
+                                   f"run `{self._prepare_command()}` again")
         return images, np.asarray(arrays["labels"]), valid
 
     def _decode_all(self, cache: ArrayCache, paths: list[str], labels: np.ndarray) -> None:
@@ -253,25 +240,7 @@ class PathfinderDataModule(LRADataModule):
 
 
 class PathXDataModule(PathfinderDataModule):
-    """Path-X: :class:`PathfinderDataModule` at 128 x 128 (sequence length 16384)."""
+    """Path-X: :class:`PathfinderDataModule` at 128 x 128 (sequence length 16384) by default."""
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 42,
-        resolution: int = 128,
-        difficulty: str = DEFAULT_DIFFICULTY,
-        pixel_scale: str = "unit",
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        decode_workers: int | None = None,
-        drop_last: bool = False,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
-    ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, resolution, difficulty, pixel_scale, val_fraction,
-                         test_fraction, decode_workers, drop_last, limit_train, limit_val, limit_test, cache_dir)
+    def __init__(self, root: str | os.PathLike | None = None, *, resolution: int = 128, **kwargs: Any) -> None:
+        super().__init__(root, resolution=resolution, **kwargs)

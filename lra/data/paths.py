@@ -1,20 +1,10 @@
-"""Where the LRA data lives and what to tell the user when it is not there."""
+"""What to tell the user when the LRA data is not there: the command that makes it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from lra.data.errors import MissingDataError
-
-ENV_VAR = "HGRN_DATA"
-
-
-def resolve_root(root: str | os.PathLike | None = None) -> Path:
-    """``root``, else ``$HGRN_DATA``, else ``./data`` (ARCHITECTURE.md section 3)."""
-    if root is None or str(root) == "":
-        root = os.environ.get(ENV_VAR) or "data"
-    return Path(root).expanduser()
+from harness.datasets import ENV_VAR, MissingDataError
 
 
 def prepare_command(task: str, root: Path, extra: str = "") -> str:
@@ -22,15 +12,12 @@ def prepare_command(task: str, root: Path, extra: str = "") -> str:
     return f"python -m lra.prepare {task} --root {root}" + (f" {extra}" if extra else "")
 
 
-def require(path: Path, task: str, root: Path, what: str | None = None, extra: str = "") -> Path:
+def require(path: Path, task: str, root: Path, extra: str = "") -> Path:
     """Return ``path`` if it exists, else raise MissingDataError naming it and the fix."""
     if path.exists():
         return path
     command = prepare_command(task, root, extra)
     if not root.exists():
         raise MissingDataError(root, f"the data root does not exist; run `{command}` "
-                               f"(or pass --data.root / set ${ENV_VAR})")
-    hint = f"run `{command}`"
-    if what:
-        hint += f" ({what})"
-    raise MissingDataError(path, hint)
+                               f"(or pass --data.init_args.root / set ${ENV_VAR})")
+    raise MissingDataError(path, f"run `{command}`")

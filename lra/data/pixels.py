@@ -1,4 +1,5 @@
-"""Pixel datasets of the image tasks: uint8 rows, converted to floats only per batch.
+"""Pixel datasets of the image tasks: uint8 rows, converted to floats only per batch; the pixel-scale option
+that the Image and Pathfinder DataModules share.
 
 Images are kept as ``(N, H*W, C)`` (or ``(N, H*W)``) uint8 arrays, or as rows of a file read on
 demand (:class:`ImageRows`), and a subset is an index array, never a copy. Scaling happens in
@@ -9,9 +10,28 @@ from __future__ import annotations
 
 import os
 
+from collections.abc import Collection
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from lra.data.collate import PIXEL_SCALES
+
+PIXEL_VOCAB_SIZE = 256  # pixel_scale "tokens": grey values 0..255 are the ids
+
+
+class PixelScale:
+    """The ``pixel_scale`` option of the Image and Pathfinder DataModules: values (``unit``, ``center``,
+    ``normalize``) make pixel batches, ``tokens`` makes the grey values token ids (official LRA)."""
+
+    def _set_pixel_scale(self, pixel_scale: str, allowed: Collection[str] = PIXEL_SCALES) -> None:
+        if pixel_scale not in allowed:
+            raise ValueError(f"pixel_scale must be one of {', '.join(allowed)}; got {pixel_scale!r}")
+        self.pixel_scale = pixel_scale
+        self.kind = "tokens" if pixel_scale == "tokens" else "pixels"
+        # no padding: every image is a full-length sequence, so no id is reserved (pad_index stays None)
+        self.vocab_size = PIXEL_VOCAB_SIZE if pixel_scale == "tokens" else None
 
 
 class ImageRows:

@@ -15,16 +15,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from harness.datasets import MalformedDataError
 from lra.data.base import LRADataModule
 from lra.data.cache import ArrayCache, cache_key, fingerprint
 from lra.data.collate import PairCollate
 from lra.data.corpus import PairDataset, TokenCorpus
-from lra.data.errors import MalformedDataError, SkipLog
+from lra.data.errors import SkipLog
 from lra.data.paths import require
 from lra.data.tokenizers import ByteTokenizer, CharTokenizer, TokenizedText
 from lra.data.tsv import iter_lines
@@ -59,7 +61,6 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
         tokenizer: ``"byte"`` (official, vocabulary 257) or ``"char"`` (S4; vocabulary read or
             built once on first access of ``vocab_size`` and cached).
         min_freq: minimum training count for the char vocabulary (S4: 1).
-        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
     """
 
     task = "retrieval"
@@ -69,22 +70,14 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
     def __init__(
         self,
         root: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 42,
+        *,
         max_length: int = 4000,
         tokenizer: str = "byte",
         min_freq: int = 1,
-        drop_last: bool = False,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
-        self.save_hyperparameters()
+        super().__init__(root, **kwargs)
         self._set_tokenizer(tokenizer, max_length, min_freq)
-        self.drop_last = bool(drop_last)
 
     def split_path(self, split: str) -> Path:
         return self.root / FOLDER / FILES[split]
@@ -121,7 +114,6 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
         loaded = cache.load()
         if loaded is None:
             tok: ByteTokenizer | CharTokenizer = ByteTokenizer() if vocab is None else CharTokenizer(vocab)
-            dtype = np.uint8 if vocab is None else tok.dtype
             docs1, docs2, labels = [], [], []
             log = SkipLog()
             rows = tqdm(iter_pairs(path), desc=f"encode AAN {split}", unit="pair", leave=False, mininterval=1.0, disable=None)
@@ -134,7 +126,7 @@ class RetrievalDataModule(TokenizedText, LRADataModule):
                 labels.append(label)
             if not labels:
                 raise MalformedDataError(path, None, "no usable rows")
-            c1, c2 = TokenCorpus.pack(docs1, dtype), TokenCorpus.pack(docs2, dtype)
+            c1, c2 = TokenCorpus.pack(docs1, tok.dtype), TokenCorpus.pack(docs2, tok.dtype)
             arrays = {"flat1": c1.flat, "offsets1": c1.offsets, "flat2": c2.flat, "offsets2": c2.offsets,
                       "labels": np.asarray(labels, dtype=np.int64)}
             meta = {"rows": len(labels), "skipped": log.as_dict(),

@@ -22,16 +22,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from harness.datasets import MalformedDataError, MissingDataError
 from lra.data.base import LRADataModule
 from lra.data.cache import ArrayCache, cache_key, fingerprint
 from lra.data.collate import SequenceCollate
 from lra.data.corpus import SequenceDataset, TokenCorpus
-from lra.data.errors import MalformedDataError, MissingDataError, SkipLog
+from lra.data.errors import SkipLog
 from lra.data.paths import prepare_command
 from lra.data.tokenizers import ByteTokenizer, CharTokenizer, TokenizedText
 from lra.data.vocab import Vocabulary
@@ -106,7 +108,6 @@ class TextDataModule(TokenizedText, LRADataModule):
         tokenizer: ``"byte"`` (official LRA, vocabulary 257) or ``"char"`` (S4).
         max_length: tokens per review (4096; the official code's config used 1000).
         min_freq: minimum training count of a character in the ``"char"`` vocabulary (S4: 15).
-        drop_last: drop the last partial training batch (published: True); evaluation keeps every row.
 
     ``vocab_size`` is 257 for bytes; for chars it reads (or builds, once) the vocabulary from
     the cache on first access, so it is available right after construction.
@@ -119,22 +120,14 @@ class TextDataModule(TokenizedText, LRADataModule):
     def __init__(
         self,
         root: str | os.PathLike | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 42,
+        *,
         tokenizer: str = "byte",
         max_length: int = 4096,
         min_freq: int = 15,
-        drop_last: bool = False,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, limit_train, limit_val, limit_test, cache_dir)
-        self.save_hyperparameters()
+        super().__init__(root, **kwargs)
         self._set_tokenizer(tokenizer, max_length, min_freq)
-        self.drop_last = bool(drop_last)
 
     @property
     def vocab(self) -> Vocabulary | None:
@@ -198,19 +191,17 @@ class TextDataModule(TokenizedText, LRADataModule):
         vocab = None
         if self.tokenizer == "byte":
             tok: ByteTokenizer | CharTokenizer = ByteTokenizer()
-            dtype = np.uint8
         else:
             counts: Counter = Counter()
             for text in texts["train"]:
                 CharTokenizer.count(text, self.max_length, counts)
             vocab = Vocabulary.build(counts, self.min_freq)
             tok = CharTokenizer(vocab)
-            dtype = tok.dtype
         arrays = {}
         for split in ("train", "test"):
             encoded = [tok.encode(t, self.max_length)
                        for t in tqdm(texts[split], desc=f"encode IMDB {split}", unit="review", leave=False, mininterval=1.0, disable=None)]
-            corpus = TokenCorpus.pack(encoded, dtype)
+            corpus = TokenCorpus.pack(encoded, tok.dtype)
             arrays[f"{split}_flat"], arrays[f"{split}_offsets"] = corpus.flat, corpus.offsets
             arrays[f"{split}_labels"] = labels[split]
         return arrays, {"skipped": skipped, "kind": kind}, vocab

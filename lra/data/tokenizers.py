@@ -18,12 +18,10 @@ BYTE_VOCAB_SIZE = 257  # pad + 256 byte values
 
 
 class ByteTokenizer:
-    """UTF-8 bytes. Encodes to raw bytes (uint8); the +1 shift is applied when batching."""
+    """UTF-8 bytes. Encodes to raw bytes (uint8); the +1 shift (pad is 0) is applied when batching
+    (:class:`lra.data.corpus.TokenCorpus`)."""
 
-    name = "byte"
-    vocab_size = BYTE_VOCAB_SIZE
-    pad_index = 0
-    shift = 1  # id = byte + 1 (pad is 0)
+    dtype = np.dtype(np.uint8)
 
     def encode(self, text: str, max_length: int) -> np.ndarray:
         return np.frombuffer(text.encode("utf-8")[:max_length], dtype=np.uint8)
@@ -32,13 +30,8 @@ class ByteTokenizer:
 class CharTokenizer:
     """Unicode code points (S4 ``list(text)``), mapped through a vocabulary; ``<eos>`` appended."""
 
-    name = "char"
-    pad_index = 0
-    shift = 0
-
     def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
-        self.vocab_size = len(vocab)
         self.dtype = np.uint8 if len(vocab) <= 256 else np.uint16
         # Lookup table for the Basic Multilingual Plane; rarer code points go through the dict.
         self._lut = np.full(0x10000, UNK, dtype=self.dtype)
@@ -110,6 +103,7 @@ class TokenizedText:
     """Tokenizer options shared by the Text and Retrieval DataModules (which provide ``vocab``)."""
 
     tokenizer: str
+    drop_last: bool
 
     def _set_tokenizer(self, tokenizer: str, max_length: int, min_freq: int) -> None:
         if tokenizer not in TOKENIZERS:
@@ -128,4 +122,4 @@ class TokenizedText:
         out: dict[str, object] = {"tokenizer": self.tokenizer, "max_length": self.max_length}
         if self.tokenizer == "char":
             out.update(min_freq=self.min_freq, eos=True)
-        return {**out, "drop_last": getattr(self, "drop_last", False)}
+        return {**out, "drop_last": self.drop_last}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from lra.data.errors import MalformedDataError
+from harness.datasets import MalformedDataError
 
 
 def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:

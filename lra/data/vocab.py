@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 SPECIALS = ("<pad>", "<unk>", "<eos>")
@@ -45,13 +45,6 @@ class Vocabulary:
         ordered = sorted((t for t, n in counts.items() if n >= min_freq and t not in specials),
                          key=lambda t: (-counts[t], t))
         return cls(list(specials) + ordered)
-
-    @classmethod
-    def from_iterable(cls, texts: Iterable[Iterable[str]], min_freq: int = 1) -> "Vocabulary":
-        counts: Counter = Counter()
-        for t in texts:
-            counts.update(t)
-        return cls.build(counts, min_freq)
 
     def save(self, path: str | os.PathLike) -> None:
         path = Path(path)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.datasets import SPLITS
 from lra.generators.parallel import run_chunks
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 _CLOSE_BRACKET = 14  # token codes: 0-9 digits, 10-13 operators, 14 "]", 15 "(", 16 ")"
 _OPEN, _CLOSE = 15, 16
 _TOKENS = [str(d) for d in range(10)] + list(OPERATORS) + ["]", "(", ")"]
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)

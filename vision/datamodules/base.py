@@ -13,16 +13,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from harness.datasets import SPLITS, STAGE_SPLITS, DataFields, resolve_root, seeded_permutation, split_limits
 from harness.distributed import eval_sampler
 
 from ..mixing import MixCollate
 from ..transforms import IMAGENET_MEAN, IMAGENET_STD, Crop, eval_transform, train_transform
-from .paths import resolve_root
-
-SPLITS = ("train", "val", "test")
-# fit includes the test split: the run tests its checkpoints right after training, so missing test files must
-# stop it before the first step, not after the last epoch
-_STAGE_SPLITS = {"fit": SPLITS, "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
 class TransformedSubset(Dataset):
@@ -39,14 +34,9 @@ class TransformedSubset(Dataset):
         return (self.transform(image) if self.transform is not None else image), int(label)
 
 
-def seeded_permutation(n: int, seed: int) -> list[int]:
-    """A permutation of range(n) that depends only on ``seed`` (not on the global RNG)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-
-
 class VisionDataModule(L.LightningDataModule):
     """Base of the CIFAR and ImageNet DataModules. ``num_classes``, ``in_channels`` and ``image_size`` are
-    set by ``__init__``; nothing is read from disk before ``setup``.
+    set by ``__init__`` (``model_fields()`` hands them to the model); nothing is read from disk before ``setup``.
 
     Args:
         root: data root; None means ``$HGRN_DATA`` or ``./data``.
@@ -65,10 +55,12 @@ class VisionDataModule(L.LightningDataModule):
     mean: ClassVar[tuple[float, ...]] = IMAGENET_MEAN
     std: ClassVar[tuple[float, ...]] = IMAGENET_STD
     in_channels: int = 3
+    kind: ClassVar[str] = "images"  # what the batches hold (harness.datasets.DataFields)
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
+        *,
         batch_size: int = 128,
         num_workers: int = 8,
         seed: int = 0,
@@ -94,18 +86,15 @@ class VisionDataModule(L.LightningDataModule):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        for split, limit in (("train", limit_train), ("val", limit_val), ("test", limit_test)):
-            if limit is not None and limit < 1:
-                raise ValueError(f"data.limit_{split} must be >= 1 (or null for the whole split), got {limit}")
+        self.limits = split_limits(batch_size, limit_train, limit_val, limit_test)
         self.root = resolve_root(root)
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
         self.image_size = int(image_size)
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
         self.train_tf = train_transform(
-            self.image_size, self.mean, self.std, crop, crop_scale, crop_padding, hflip, rand_augment_ops,
-            rand_augment_magnitude, rand_augment_std, color_jitter, random_erasing, interpolation)
+            self.image_size, self.mean, self.std, crop=crop, crop_scale=crop_scale, crop_padding=crop_padding,
+            hflip=hflip, rand_augment_ops=rand_augment_ops, rand_augment_magnitude=rand_augment_magnitude,
+            rand_augment_std=rand_augment_std, color_jitter=color_jitter, random_erasing=random_erasing,
+            interpolation=interpolation)
         self.eval_tf = eval_transform(self.image_size, self.mean, self.std, eval_crop_ratio, interpolation)
         self.mixing = mixup_alpha > 0 or cutmix_alpha > 0
         self.mix_args = dict(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, switch_prob=mix_switch_prob,
@@ -116,12 +105,17 @@ class VisionDataModule(L.LightningDataModule):
     # -- to implement ---------------------------------------------------------------------------
     def split_sources(self, splits: tuple[str, ...]) -> dict[str, tuple[Dataset, list[int]]]:
         """For each requested split: an untransformed (image, label) dataset and the indices that form the
-        split. Raises MissingDatasetError when the files are not there."""
+        split. Raises harness.datasets.MissingDataError when the files are not there."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    def model_fields(self) -> DataFields:
+        """What the model needs to know about the batches (no data is read)."""
+        return DataFields("images", self.num_classes, in_channels=self.in_channels,
+                          grid=(self.image_size, self.image_size))
+
     def setup(self, stage: str | None = None) -> None:
-        wanted = tuple(s for s in _STAGE_SPLITS.get(stage, SPLITS) if s not in self.datasets)
+        wanted = tuple(s for s in STAGE_SPLITS.get(stage, SPLITS) if s not in self.datasets)
         if not wanted:
             return
         for split, (base, indices) in self.split_sources(wanted).items():
@@ -129,7 +123,7 @@ class VisionDataModule(L.LightningDataModule):
             if limit is not None:
                 # a random subset: ImageFolder lists images class by class, so a prefix would be one class
                 order = seeded_permutation(len(indices), self.seed + SPLITS.index(split))
-                indices = [indices[i] for i in order[: max(0, int(limit))]]
+                indices = [indices[i] for i in order[: max(0, int(limit))].tolist()]
             if split == "train" and self.drop_last and len(indices) < self.batch_size:
                 raise ValueError(f"the {self.task} training split has {len(indices)} images, fewer than "
                                  f"data.batch_size {self.batch_size}: lower the batch size or set drop_last false")

@@ -8,7 +8,6 @@ held out for validation (45k/5k at 0.1); the 10,000 test images are the test spl
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,13 +15,10 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from harness.datasets import MissingDataError, read_cifar_pickle, seeded_split
+
 from ..transforms import Crop
-from .base import VisionDataModule, seeded_permutation
-from .errors import MissingDatasetError
-
-
-class MalformedCIFARError(ValueError):
-    """A CIFAR pickle does not hold what torchvision's format promises; the message names the file."""
+from .base import VisionDataModule
 
 
 class CIFARArrays(Dataset):
@@ -40,27 +36,6 @@ class CIFARArrays(Dataset):
         return Image.fromarray(self.images[i]), int(self.labels[i])
 
 
-def read_cifar_file(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 32, 32, 3) uint8 images and (N,) int64 labels of one pickled CIFAR file."""
-    try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise MalformedCIFARError(f"{path}: not a CIFAR pickle ({type(err).__name__}: {err}); unpack the archive again") from None
-    if isinstance(d, dict):  # the released files (Python 2 pickles) load with bytes keys; accept str keys too
-        d = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in d.items()}
-    key = label_key.decode()
-    if not isinstance(d, dict) or "data" not in d or key not in d:
-        raise MalformedCIFARError(f"{path}: expected a dict with 'data' and {key!r}")
-    data, labels = np.asarray(d["data"]), np.asarray(d[key], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise MalformedCIFARError(f"{path}: expected (N, 3072) uint8 data and N labels, got {data.shape} {data.dtype} "
-                                  f"and {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        raise MalformedCIFARError(f"{path}: labels outside 0..{num_classes - 1} (range {labels.min()}..{labels.max()})")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
-
-
 class CIFAR10DataModule(VisionDataModule):
     """CIFAR-10 (see the module docstring). Defaults are the 32 px recipe of vision/configs/cifar10-hgrn.yaml:
     padded random crop, no resize at evaluation.
@@ -76,13 +51,14 @@ class CIFAR10DataModule(VisionDataModule):
     archive: ClassVar[str] = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     train_files: ClassVar[tuple[str, ...]] = tuple(f"data_batch_{i}" for i in range(1, 6))
     test_files: ClassVar[tuple[str, ...]] = ("test_batch",)
-    label_key: ClassVar[bytes] = b"labels"
+    label_key: ClassVar[str] = "labels"
     mean: ClassVar[tuple[float, ...]] = (0.4914, 0.4822, 0.4465)
     std: ClassVar[tuple[float, ...]] = (0.2470, 0.2435, 0.2616)
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
+        *,
         batch_size: int = 128,
         num_workers: int = 4,
         image_size: int = 32,
@@ -118,9 +94,9 @@ class CIFAR10DataModule(VisionDataModule):
             missing = [n for n in names if not (self.directory / n).is_file()]
         if missing:
             archive = self.archive.rsplit("/", 1)[-1]
-            raise MissingDatasetError(
+            raise MissingDataError(
                 self.directory / missing[0],
-                f"Download {self.archive} and unpack it into {self.root / self.folder} "
+                f"download {self.archive} and unpack it into {self.root / self.folder} "
                 f"(tar -xzf {archive} -C {self.root / self.folder}) so that {self.directory} holds "
                 f"{', '.join(self.train_files + self.test_files)}; or pass --data.init_args.download true where a "
                 f"network is available; or point --data.init_args.root (or $HGRN_DATA) at the folder that holds {self.folder}/.")
@@ -129,7 +105,7 @@ class CIFAR10DataModule(VisionDataModule):
         if part not in self._arrays:
             names = self.train_files if part == "train" else self.test_files
             self._require(names)
-            pieces = [read_cifar_file(self.directory / n, self.label_key, self.num_classes) for n in names]
+            pieces = [read_cifar_pickle(self.directory / n, self.label_key, self.num_classes) for n in names]
             self._arrays[part] = CIFARArrays(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]))
         return self._arrays[part]
 
@@ -137,11 +113,11 @@ class CIFAR10DataModule(VisionDataModule):
         out: dict[str, tuple[Dataset, list[int]]] = {}
         if "train" in splits or "val" in splits:
             train = self._read("train")
-            order = seeded_permutation(len(train), self.seed)
             n_val = int(round(self.val_fraction * len(train)))
-            for split, idx in (("val", order[:n_val]), ("train", order[n_val:])):
+            held_out = seeded_split(len(train), [n_val, len(train) - n_val], self.seed)
+            for split, idx in zip(("val", "train"), held_out):
                 if split in splits:
-                    out[split] = (train, sorted(idx))
+                    out[split] = (train, np.sort(idx).tolist())
         if "test" in splits:
             test = self._read("test")
             out["test"] = (test, list(range(len(test))))
@@ -158,6 +134,6 @@ class CIFAR100DataModule(CIFAR10DataModule):
     archive: ClassVar[str] = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
     train_files: ClassVar[tuple[str, ...]] = ("train",)
     test_files: ClassVar[tuple[str, ...]] = ("test",)
-    label_key: ClassVar[bytes] = b"fine_labels"
+    label_key: ClassVar[str] = "fine_labels"
     mean: ClassVar[tuple[float, ...]] = (0.5071, 0.4865, 0.4409)
     std: ClassVar[tuple[float, ...]] = (0.2673, 0.2564, 0.2762)

@@ -12,12 +12,14 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import find_classes
 
-from .base import VisionDataModule, seeded_permutation
-from .errors import MissingDatasetError
+from harness.datasets import MissingDataError, seeded_split
+
+from .base import VisionDataModule
 
 
 class ImageNetDataModule(VisionDataModule):
@@ -33,6 +35,7 @@ class ImageNetDataModule(VisionDataModule):
     def __init__(
         self,
         root: str | os.PathLike | None = None,
+        *,
         num_classes: int = 1000,
         folder: str = "imagenet",
         val_holdout: int = 10_000,
@@ -54,9 +57,9 @@ class ImageNetDataModule(VisionDataModule):
 
     def _require(self, path: Path) -> Path:
         if not path.is_dir():
-            raise MissingDatasetError(
+            raise MissingDataError(
                 path,
-                f"Place ImageNet-1k (ILSVRC2012) there in ImageFolder layout: {self.directory}/train/<wnid>/*.JPEG "
+                f"place ImageNet-1k (ILSVRC2012) there in ImageFolder layout: {self.directory}/train/<wnid>/*.JPEG "
                 f"({self.num_classes} class folders) and {self.directory}/val/<wnid>/*.JPEG (the validation images "
                 f"sorted into the same class folders); or point --data.init_args.root (or $HGRN_DATA) at the folder "
                 f"that holds {self.folder}/.")
@@ -83,11 +86,11 @@ class ImageNetDataModule(VisionDataModule):
             if self.val_holdout >= len(train):
                 raise ValueError(f"data.val_holdout {self.val_holdout} leaves no training images in "
                                  f"{self.directory / 'train'} ({len(train)} images)")
-            order = seeded_permutation(len(train), self.seed)
+            held_out = seeded_split(len(train), [self.val_holdout, len(train) - self.val_holdout], self.seed)
             if "val" in splits and self.val_holdout > 0:
-                out["val"] = (train, sorted(order[: self.val_holdout]))
+                out["val"] = (train, np.sort(held_out[0]).tolist())
             if "train" in splits:
-                out["train"] = (train, sorted(order[self.val_holdout:]))
+                out["train"] = (train, np.sort(held_out[1]).tolist())
         if "test" in splits or ("val" in splits and self.val_holdout == 0):
             test = self._image_folder("val")
             for split in ("val", "test"):
