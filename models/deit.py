@@ -1,5 +1,6 @@
-"""HGRN-DeiT image classifiers (reference/hgrn.md section 2.2): patch 14, depth 12, bidirectional 1D HGRU
-over raster-ordered patches, GLU ratio 2, LayerNorm blocks, mean pool -> parameter-free RMS norm -> linear."""
+"""HGRN-DeiT image classifiers (the HGRN paper's ImageNet models, OpenNLPLab/HGRN): patch 14, depth 12,
+bidirectional 1D HGRU over raster-ordered patches, GLU ratio 2, LayerNorm blocks, mean pool -> parameter-free
+RMS norm -> linear."""
 from __future__ import annotations
 
 from .classifier import SequenceClassifier
