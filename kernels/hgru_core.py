@@ -43,27 +43,48 @@ def _acc(t: Tensor) -> torch.dtype:
 # The forget gate and the scan input
 
 
-def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
-          acc: torch.dtype) -> tuple[Tensor, Tensor]:
-    """(log lam (B, T, D), 1 - lam, (B, T, D) or (D,)) in ``acc``; the same formulas as models/hgru.py."""
+def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, acc: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(lam, 1 - lam) in ``acc``: (B, T, D) each, or (D,) each in ``"bound"`` mode.
+
+    Computed directly, lam = gamma + (1 - gamma) sigmoid(z), not through log lam (the CPU scans take the gate
+    itself): sigmoid costs a fraction of logsigmoid and logaddexp, whose log1p is many times slower than exp
+    on the CPU. 1 - lam = (1 - gamma) sigmoid(-z) as in models/hgru.py, so small values keep their precision;
+    lam is at least the smallest normal float, as exp(log lam) is on the unfused path (the backward divides
+    by it).
+    """
     if forget_mode == "bound":
         gam = gamma.to(acc)
-        return torch.log(gam.clamp_min(_TINY)).expand(shape).contiguous(), 1 - gam
+        return gam.clamp_min(_TINY), 1 - gam
     zf = z.to(acc)
     if gamma is None:
-        return F.logsigmoid(zf), torch.sigmoid(-zf)
+        return torch.sigmoid(zf).clamp_min_(_TINY), torch.sigmoid(-zf)
     gam = gamma.to(acc)
-    log_lam = torch.logaddexp(torch.log(gam.clamp_min(_TINY)), torch.log1p(-gam) + F.logsigmoid(zf))
-    return log_lam, (1 - gam) * torch.sigmoid(-zf)
+    lam = torch.addcmul(gam, 1 - gam, torch.sigmoid(zf)).clamp_min_(_TINY)
+    return lam, torch.sigmoid(-zf).mul_(1 - gam)
 
 
-def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, log_lam: Tensor,
-                   d_log: Tensor, d_om: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
-    """Gradients (dz, dgamma) of the gate from those of log lam and of 1 - lam (what autograd would give).
+def _log_gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
+              acc: torch.dtype) -> Tensor:
+    """log lam (B, T, D) in ``acc``, with the formulas of models/hgru.py, for the Triton scans (which take the
+    log gate: a gate near 1 keeps its precision there)."""
+    if forget_mode == "bound":
+        return torch.log(gamma.to(acc).clamp_min(_TINY)).expand(shape).contiguous()
+    zf = z.to(acc)
+    if gamma is None:
+        return F.logsigmoid(zf)
+    gam = gamma.to(acc)
+    return torch.logaddexp(torch.log(gam.clamp_min(_TINY)), torch.log1p(-gam) + F.logsigmoid(zf))
 
-    With s = sigmoid(z) and lam = gamma + (1 - gamma) s: d log lam / dz = (1 - gamma) s (1 - s) / lam,
-    d (1 - lam) / dz = -(1 - gamma) s (1 - s), d log lam / d gamma = (1[gamma >= tiny] - s) / lam (the
-    clamp keeps a bound of exactly 0 finite, as in the unfused path) and d (1 - lam) / d gamma = -(1 - s).
+
+def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, lam: Tensor, d_log: Tensor,
+                   d_om: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """Gradients (dz, dgamma) of the gate from those of log lam and of 1 - lam (what autograd gives on the
+    unfused path). ``d_log`` is consumed (overwritten).
+
+    With s = sigmoid(z), lam = gamma + (1 - gamma) s and r = d_log / lam - d_om: dz = (1 - gamma) s (1 - s) r,
+    and d gamma = sum of (live - s) d_log / lam - (1 - s) d_om = sum of (live - 1) d_log / lam + (1 - s) r,
+    where live = 1[gamma >= tiny] (the unfused path's clamp keeps a bound of exactly 0 finite and drops its
+    log term).
     """
     if forget_mode == "bound":
         gam = gamma.to(d_log.dtype)
@@ -71,16 +92,20 @@ def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: st
         d_gamma = d_log.reshape(-1, d_log.shape[-1]).sum(0) * live / gam.clamp_min(_TINY) - d_om
         return None, d_gamma
     zf = z.to(d_log.dtype)
-    s = torch.sigmoid(zf)
-    s1 = 1 - s
-    if gamma is None:
-        return s1 * (d_log - d_om * s), None
+    D = zf.shape[-1]
+    r = d_log.div_(lam)
+    if gamma is None:  # dz = s (1 - s) r
+        sn = torch.sigmoid(-zf)
+        return r.sub_(d_om).mul_(sn).mul_(torch.sigmoid(zf)), None
     gam = gamma.to(d_log.dtype)
-    inv_lam = torch.exp(-log_lam)
-    dz = s * s1 * (1 - gam) * (d_log * inv_lam - d_om)
     live = (gam >= _TINY).to(gam.dtype)
-    d_gamma = (d_log * inv_lam * (live - s) - d_om * s1).reshape(-1, zf.shape[-1]).sum(0)
-    return dz, d_gamma
+    d_gamma = None
+    if bool((live < 1).any()):
+        d_gamma = (live - 1) * r.reshape(-1, D).sum(0)
+    q = r.sub_(d_om).mul_(torch.sigmoid(-zf))  # (1 - s) r
+    part = q.reshape(-1, D).sum(0)
+    d_gamma = part if d_gamma is None else d_gamma.add_(part)
+    return q.mul_(torch.sigmoid(zf)).mul_(1 - gam), d_gamma
 
 
 def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, acc: torch.dtype) -> Tensor:
@@ -118,43 +143,46 @@ def _complex_view(t: Tensor, complex_: bool) -> Tensor:
 
 
 class _CpuScans:
-    """The scans on the chunked CPU scan. exp(log lam) is computed once; the complex gate lam e^{+-i theta} is
-    built for one phase at a time and reused while consecutive directions share it (the direction lists
-    are ordered so that they do), so at most one 2d-wide gate exists at a time."""
+    """The scans on the chunked CPU scan, from the gate magnitude lam ((B, T, D), or (D,) for a gate that is
+    the same at every position, which is then only broadcast). The complex gate lam e^{+-i theta} is built
+    for one phase at a time and reused while consecutive directions share it (the direction lists are
+    ordered so that they do), so at most one 2d-wide gate exists at a time."""
 
-    def __init__(self, log_lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
-        self.log_lam, self.thetas, self.complex = log_lam, thetas, complex_
-        self._mag: Optional[Tensor] = None
+    def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
+        self.lam, self.thetas, self.complex = lam, thetas, complex_
         self._key: Optional[tuple[str, bool]] = None
         self._gate: Optional[Tensor] = None
 
-    def gate(self, which: str, conj: bool) -> Tensor:
-        if self._mag is None:
-            self._mag = torch.exp(self.log_lam)
-        if not self.complex:
-            return self._mag
-        if self._key != (which, conj):
-            if self._key == (which, not conj):
-                self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
-            else:
-                self._gate = None
-                th = self.thetas[which].to(self._mag.dtype)
-                phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
-                self._gate = torch.view_as_complex(self._mag.unsqueeze(-1) * phase)
-            self._key = (which, conj)
-        return self._gate
+    def gate(self, which: str, conj: bool, shape) -> Tensor:
+        """The gate of direction ``which`` (conjugated with ``conj``) as a (B', L, D') view ``shape``."""
+        g = self.lam
+        if self.complex:
+            if self._key != (which, conj):
+                if self._key == (which, not conj):
+                    self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
+                else:
+                    self._gate = None
+                    th = self.thetas[which].to(self.lam.dtype)
+                    phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
+                    self._gate = torch.view_as_complex(self.lam.unsqueeze(-1) * phase)
+                self._key = (which, conj)
+            g = self._gate
+        if g.dim() == 1:  # one gate per channel: a 2D column view (B, H, W*D) repeats it W times
+            reps = shape[2] // g.shape[0]
+            return (g.repeat(reps) if reps > 1 else g).expand(shape)
+        return g.reshape(shape)
 
     def release(self) -> None:
-        self._mag = self._gate = self._key = None
+        self._gate = self._key = None
 
     def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
-        a = self.gate(which, False).reshape(shape)
+        a = self.gate(which, False, shape)
         return scan_with_gate(u.reshape(shape), a, None, reverse)
 
     def backward(self, dh: Tensor, shape, reverse: bool, which: str) -> Tensor:
         """G, the gradient reaching each state: the output-gradient scan against the scan's direction with
         the conjugated gate one step further along."""
-        a = self.gate(which, True).reshape(shape)
+        a = self.gate(which, True, shape)
         g = dh.reshape(shape)
         G = torch.empty_like(g)
         if reverse:  # G_t = g_t + conj(a_{t-1}) G_{t-1}
@@ -207,15 +235,29 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
     return h, kept
 
 
-def _scans_for(log_lam: Tensor, theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool):
+def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
+               valid: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool,
+               shape: tuple[int, int, int]):
     """The CPU scan for CPU tensors, Triton otherwise; HGRN_SCAN_IMPL=triton forces Triton (on the CPU under
-    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan."""
+    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan. ``lam`` is the gate
+    magnitude, already 1 where not ``valid``; the Triton scans take log lam instead."""
     choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
-    if choice in ("cpu", "reference") or (choice != "triton" and log_lam.device.type == "cpu"):
-        return _CpuScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+    if choice in ("cpu", "reference") or (choice != "triton" and lam.device.type == "cpu"):
+        return _CpuScans(lam, {"f": theta_f, "r": theta_r}, complex_)
     from .hgru_core_triton import TritonScans
 
+    log_lam = _log_gate(z, gamma, forget_mode, shape, lam.dtype)
+    if valid is not None:
+        log_lam = log_lam * valid.to(lam.dtype).unsqueeze(-1)
     return TritonScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+
+
+def _masked_gate(z, gamma, forget_mode, valid, acc) -> tuple[Tensor, Tensor]:
+    """(lam, 1 - lam) with lam = 1 (an identity step) where not ``valid``."""
+    lam, om = _gate(z, gamma, forget_mode, acc)
+    if valid is not None:
+        lam = torch.where(valid.unsqueeze(-1), lam, torch.ones((), dtype=acc, device=lam.device))
+    return lam, om
 
 
 def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
@@ -224,14 +266,12 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
-    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
-    if valid is not None:
-        log_lam = log_lam * valid.to(acc).unsqueeze(-1)
+    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
     u = _scan_input(p, om, valid, complex_, acc)
     del om
-    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     h, _ = _states(u, scans, _directions(mode, B, T, D, H, W), complex_, keep=False)
-    del u, log_lam, scans
+    del u, lam, scans
     feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
     y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
     saved = feat if save_h else feat.new_empty(0)
@@ -247,12 +287,10 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     B, T, I = p.shape
     D = I // 2 if complex_ else I
     dirs = _directions(mode, B, T, D, H, W)
-    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
+    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
     vmask = None if valid is None else valid.to(acc).unsqueeze(-1)
-    if vmask is not None:
-        log_lam = log_lam * vmask
     u = _scan_input(p, om, valid, complex_, acc)
-    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
     # minus the others, also when h was saved)
     if h_saved.numel() and len(dirs) == 1:
@@ -338,7 +376,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     del dc
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
     d_om = prod.reshape(-1, D).sum(0) if forget_mode == "bound" else prod
-    dz, d_gamma = _gate_backward(z, gamma, forget_mode, log_lam, d_log, d_om)
+    dz, d_gamma = _gate_backward(z, gamma, forget_mode, lam, d_log, d_om)
 
     def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
