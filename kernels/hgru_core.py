@@ -112,8 +112,8 @@ def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, 
     """u = (1 - lam) * SiLU(p) (interleaved pairs share their channel's gate), zero where not valid."""
     c = F.silu(p.to(acc))
     B, T, I = p.shape
-    if complex_:
-        u = (c.view(B, T, I // 2, 2) * om.unsqueeze(-1)).view(B, T, I)
+    if complex_:  # complex times real: faster than broadcasting om over a size-2 inner dimension
+        u = torch.view_as_real(_complex_view(c, True) * om).view(B, T, I)
     else:
         u = c * om
     if valid is not None:
@@ -163,8 +163,10 @@ class _CpuScans:
                 else:
                     self._gate = None
                     th = self.thetas[which].to(self.lam.dtype)
-                    phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
-                    self._gate = torch.view_as_complex(self.lam.unsqueeze(-1) * phase)
+                    phase = torch.complex(torch.cos(th), -torch.sin(th) if conj else torch.sin(th))
+                    # real (B, T, D) times complex (D,): several times faster than a (B, T, D, 1) * (D, 2)
+                    # product on interleaved pairs, whose size-2 inner dimension defeats vectorisation
+                    self._gate = self.lam * phase
                 self._key = (which, conj)
             g = self._gate
         if g.dim() == 1:  # one gate per channel: a 2D column view (B, H, W*D) repeats it W times
@@ -366,7 +368,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         pairs = c.mul_(du_f).view(B, T, D, 2)
         prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
         del c, pairs
-        dc = du_f.view(B, T, D, 2).mul_(om.unsqueeze(-1)).view(B, T, I)
+        dc = torch.view_as_real(du.mul_(om)).view(B, T, I)
     else:
         prod = du_f * c
         del c
