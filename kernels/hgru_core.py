@@ -164,9 +164,9 @@ class _CpuScans:
                     self._gate = None
                     th = self.thetas[which].to(self.lam.dtype)
                     phase = torch.complex(torch.cos(th), -torch.sin(th) if conj else torch.sin(th))
-                    # real (B, T, D) times complex (D,): several times faster than a (B, T, D, 1) * (D, 2)
-                    # product on interleaved pairs, whose size-2 inner dimension defeats vectorisation
-                    self._gate = self.lam * phase
+                    # cast, then complex times complex in place: on the CPU both a (B, T, D, 1) * (D, 2) product
+                    # on interleaved pairs and real (B, T, D) * complex (D,) are many times slower
+                    self._gate = self.lam.to(phase.dtype).mul_(phase)
                 self._key = (which, conj)
             g = self._gate
         if g.dim() == 1:  # one gate per channel: a 2D column view (B, H, W*D) repeats it W times
