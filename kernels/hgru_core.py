@@ -89,10 +89,9 @@ def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: st
     if forget_mode == "bound":
         gam = gamma.to(d_log.dtype)
         live = (gam >= _TINY).to(gam.dtype)
-        d_gamma = d_log.reshape(-1, d_log.shape[-1]).sum(0) * live / gam.clamp_min(_TINY) - d_om
+        d_gamma = _channel_sum(d_log) * live / gam.clamp_min(_TINY) - d_om
         return None, d_gamma
     zf = z.to(d_log.dtype)
-    D = zf.shape[-1]
     r = d_log.div_(lam)
     if gamma is None:  # dz = s (1 - s) r
         sn = torch.sigmoid(-zf)
@@ -101,11 +100,19 @@ def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: st
     live = (gam >= _TINY).to(gam.dtype)
     d_gamma = None
     if bool((live < 1).any()):
-        d_gamma = (live - 1) * r.reshape(-1, D).sum(0)
+        d_gamma = (live - 1) * _channel_sum(r)
     q = r.sub_(d_om).mul_(torch.sigmoid(-zf))  # (1 - s) r
-    part = q.reshape(-1, D).sum(0)
+    part = _channel_sum(q)
     d_gamma = part if d_gamma is None else d_gamma.add_(part)
     return q.mul_(torch.sigmoid(zf)).mul_(1 - gam), d_gamma
+
+
+def _channel_sum(t: Tensor) -> Tensor:
+    """Sum of a contiguous (..., D) tensor over every axis but the last, as a matrix-vector product: on the
+    CPU several times faster than ``sum`` over the leading axes, and for the imaginary part of a complex
+    tensor (summed through its real view) over ten times faster than ``t.imag.sum``."""
+    flat = t.reshape(-1, t.shape[-1])
+    return torch.ones(flat.shape[0], dtype=flat.dtype, device=flat.device) @ flat
 
 
 def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, acc: torch.dtype) -> Tensor:
@@ -312,7 +319,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     sg = F.silu(gf)
     o = (y * sg).to(p.dtype)
     d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
-    d_out_b = None if out_b is None else dout.sum((0, 1)).to(out_b.dtype)
+    d_out_b = None if out_b is None else _channel_sum(dout).to(out_b.dtype)
     del o
     do = dout.matmul(out_w.to(dout.dtype)).to(acc)
     dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
@@ -347,7 +354,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         if complex_:
             P = P.conj_physical_().mul_(G)
             d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
-            part = P.imag.reshape(-1, D).sum(0)
+            part = _channel_sum(torch.view_as_real(P).view(B, T, I))[1::2].contiguous()
             d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
         else:
             P = P.mul_(G)
@@ -377,7 +384,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     dp = torch.ops.aten.silu_backward(dc, p.to(acc))
     del dc
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
-    d_om = prod.reshape(-1, D).sum(0) if forget_mode == "bound" else prod
+    d_om = _channel_sum(prod) if forget_mode == "bound" else prod
     dz, d_gamma = _gate_backward(z, gamma, forget_mode, lam, d_log, d_om)
 
     def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
