@@ -302,46 +302,42 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
     # minus the others, also when h was saved)
-    if h_saved.numel() and len(dirs) == 1:
-        feat, per_dir = h_saved, []
-    elif h_saved.numel():
+    hsum: Optional[Tensor] = None
+    if h_saved.numel():
         feat = h_saved
         per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which).reshape(B, T, D)
                    for shape, reverse, which in dirs[:-1]]
-        hsum = _complex_view(h_saved.clone(), complex_)
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
-    # out_proj, output gate and LayerNorm: the norm's output recomputed in one pass (the statistics it
-    # recomputes are the saved ones, bit for bit: same input, same kernel)
+    scans.release()  # the backward scans need the conjugated gates; they are rebuilt from lam there
+    # out_proj, output gate and LayerNorm (before the states are turned into v below, so that fewer
+    # temporaries are alive at once): the norm's output recomputed in one pass (the statistics it recomputes
+    # are the saved ones, bit for bit: same input, same kernel)
     w, b = ln_w.to(acc), ln_b.to(acc)
     gf = g.to(acc)
     y = torch.native_layer_norm(feat, [I], w, b, eps)[0]
     sg = F.silu(gf)
-    o = (y * sg).to(p.dtype)
+    o = torch.mul(y, sg).to(p.dtype)
     d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
     d_out_b = None if out_b is None else _channel_sum(dout).to(out_b.dtype)
     del o
     do = dout.matmul(out_w.to(dout.dtype)).to(acc)
-    dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
+    dg = torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=y)  # written over y
     del y
     dy = sg.mul_(do)
     del do
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
-    del dy
+    del dy, feat
     dh = _complex_view(dfeat, complex_)
     # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
     uc = _complex_view(u, complex_)
-    if h_saved.numel() and len(dirs) == 1:
-        last = torch.sub(_complex_view(h_saved, complex_), uc)
-    else:
-        last = hsum.sub_(uc)
-        for hd in per_dir:
-            last.sub_(hd)
-        for hd in per_dir:
-            hd.sub_(uc)
-        del hsum
-    del feat
+    last = hsum.sub_(uc) if hsum is not None else torch.sub(_complex_view(h_saved, complex_), uc)
+    for hd in per_dir:
+        last.sub_(hd)
+    for hd in per_dir:
+        hd.sub_(uc)
+    del hsum, uc, u
     vs = per_dir + [last]
     del per_dir, last
     # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
@@ -364,7 +360,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         du = G if du is None else du.add_(G)
         del G
     scans.release()
-    del dh, dfeat, uc, u
+    del dh, dfeat
     if vmask is not None:
         d_log.mul_(vmask)
     du_f = torch.view_as_real(du).view(B, T, I) if complex_ else du
@@ -382,7 +378,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         del c
         dc = du_f.mul_(om)
     del du, du_f
-    dp = torch.ops.aten.silu_backward(dc, p.to(acc))
+    dp = torch.ops.aten.silu_backward.grad_input(dc, p.to(acc), grad_input=dc)  # written over dc
     del dc
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
     d_om = _channel_sum(prod) if forget_mode == "bound" else prod
