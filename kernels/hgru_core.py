@@ -115,16 +115,27 @@ def _channel_sum(t: Tensor) -> Tensor:
     return torch.ones(flat.shape[0], dtype=flat.dtype, device=flat.device) @ flat
 
 
+def _scale_(x: Tensor, s: Tensor) -> Tensor:
+    """x *= s in place, for a real or complex x (B, T, D) and a real s ((B, T, D) or (D,)).
+
+    Never a mixed real/complex product: on the CPU PyTorch runs those through a per-element casting loop
+    that was measured erratically 10-50 times slower than the same-dtype kernels used here (the real and
+    imaginary parts scaled as strided real views, or a per-channel factor cast to complex first)."""
+    if not x.is_complex():
+        return x.mul_(s)
+    if s.dim() == 1:
+        return x.mul_(s.to(x.dtype))
+    x.real.mul_(s)
+    x.imag.mul_(s)
+    return x
+
+
 def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, acc: torch.dtype) -> Tensor:
     """u = (1 - lam) * SiLU(p) (interleaved pairs share their channel's gate), zero where not valid."""
-    c = F.silu(p.to(acc))
-    B, T, I = p.shape
-    if complex_:  # complex times real: faster than broadcasting om over a size-2 inner dimension
-        u = torch.view_as_real(_complex_view(c, True) * om).view(B, T, I)
-    else:
-        u = c * om
+    u = F.silu(p.to(acc))
+    _scale_(_complex_view(u, complex_), om)
     if valid is not None:
-        u = u * (valid.to(acc).unsqueeze(-1))
+        u.mul_(valid.to(acc).unsqueeze(-1))
     return u
 
 
@@ -184,8 +195,13 @@ class _CpuScans:
     def release(self) -> None:
         self._gate = self._key = None
 
-    def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
+    def forward(self, u: Tensor, shape, reverse: bool, which: str, last_use: bool = False) -> Tensor:
+        """One direction's states. ``last_use``: no later direction needs this gate, so the states are
+        written over it (one 2d-wide allocation fewer)."""
         a = self.gate(which, False, shape)
+        if last_use and self.complex and self._gate is not None and self._gate.dim() > 1:
+            self._gate = self._key = None
+            return scan_with_gate(u.reshape(shape), a, None, reverse, out=a)
         return scan_with_gate(u.reshape(shape), a, None, reverse)
 
     def backward(self, dh: Tensor, shape, reverse: bool, which: str) -> Tensor:
@@ -235,7 +251,8 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
     h: Optional[Tensor] = None
     kept = []
     for k, (shape, reverse, which) in enumerate(dirs):
-        hd = scans.forward(uc, shape, reverse, which).reshape(B, T, D)
+        last_use = k == len(dirs) - 1 or dirs[k + 1][2] != which
+        hd = scans.forward(uc, shape, reverse, which, last_use).reshape(B, T, D)
         if keep and k < len(dirs) - 1:
             kept.append(hd)
             h = hd.clone() if h is None else h.add_(hd)
@@ -305,8 +322,8 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     hsum: Optional[Tensor] = None
     if h_saved.numel():
         feat = h_saved
-        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which).reshape(B, T, D)
-                   for shape, reverse, which in dirs[:-1]]
+        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which, dirs[k + 1][2] != which
+                                 ).reshape(B, T, D) for k, (shape, reverse, which) in enumerate(dirs[:-1])]
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
@@ -372,7 +389,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         pairs = c.mul_(du_f).view(B, T, D, 2)
         prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
         del c, pairs
-        dc = torch.view_as_real(du.mul_(om)).view(B, T, I)
+        dc = torch.view_as_real(_scale_(du, om)).view(B, T, I)
     else:
         prod = du_f * c
         del c
