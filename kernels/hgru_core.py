@@ -2,8 +2,8 @@
 
     o = LayerNorm(h) * SiLU(g),  h = sum over directions of scan((1 - lam) * SiLU(p), lam * e^{i theta})
 
-with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) in log space (``forget_mode="data"``) or the lower
-bound gamma alone (``"bound"``). One autograd node per layer instead of a dozen: the forward keeps only its
+with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) (``forget_mode="data"``) or the lower bound gamma
+alone (``"bound"``), computed directly for the CPU scans and in log space for the Triton ones. One autograd node per layer instead of a dozen: the forward keeps only its
 inputs (p, z, g, the small parameters) plus the LayerNorm statistics, and, in causal mode, the state h (the
 backward needs it and recomputing it would cost a whole scan); the backward recomputes the cheap elementwise
 intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and, for bidirectional and 2D mixers, every
@@ -18,6 +18,8 @@ contiguous tensor: no transposed copies.
 Both passes are ``torch.library.custom_op``s (with fake implementations and a registered autograd), so
 ``torch.compile`` traces a whole HGRN without a graph break. The scans run on the chunked CPU scan
 (kernels/cpu_scan.py) for CPU tensors and on the Triton kernels (kernels/triton_scan_kernels.py) otherwise.
+Why some elementwise steps are written the way they are (no log1p, no mixed real/complex products, sums as
+matrix-vector products) is measured in docs/performance.md.
 """
 from __future__ import annotations
 
