@@ -5,6 +5,7 @@
     python benchmarks/model.py --pair deit [--batch 16]         # HGRN-DeiT-Tiny vs DeiT-Tiny
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
+    python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
 runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through
@@ -84,7 +85,10 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
         cmd += [f"--{name}", str(getattr(args, name))]
     if args.compile:
         cmd.append("--compile")
-    env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
+    if args.malloc == "pinned":
+        env.update(MALLOC_ENV)
+    env["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -94,6 +98,27 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
         tail = (done.stderr.strip().splitlines() or ["?"])[-1][:100]
         return {"status": "out of memory (killed)" if killed else f"crashed: {tail}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rounds(T: int, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Both sides' results over ``args.rounds`` alternating rounds: medians of step time, first step and peak,
+    and (as 'ratio') the median over rounds of the HGRN / Transformer step-time ratio of the same round."""
+    runs: dict[str, list[dict]] = {"hgrn": [], "transformer": []}
+    for r in range(args.rounds):
+        for model in (("hgrn", "transformer") if r % 2 == 0 else ("transformer", "hgrn")):
+            runs[model].append(run_child(model, T, args))
+    merged = []
+    for model in ("hgrn", "transformer"):
+        ok = [x for x in runs[model] if x["status"] == "ok"]
+        if len(ok) < len(runs[model]):
+            merged.append(next(x for x in runs[model] if x["status"] != "ok"))
+            continue
+        merged.append({"status": "ok", **{k: statistics.median(x[k] for x in ok)
+                                          for k in ("step_s", "first_s", "peak_mib", "params")}})
+    h, t = merged
+    if h["status"] == "ok" and t["status"] == "ok":
+        h["ratio"] = statistics.median(a["step_s"] / b["step_s"] for a, b in zip(runs["hgrn"], runs["transformer"]))
+    return h, t
 
 
 def main() -> None:
@@ -111,6 +136,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
                         help="sequence lengths of the 'small' pair (the others have fixed lengths)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the two sides alternately this many times (order swapped every round) and "
+                             "report medians and the median of the per-round ratios: steadier on a shared machine")
+    parser.add_argument("--malloc", choices=["pinned", "default"], default="pinned",
+                        help="pinned: fixed glibc mmap/trim thresholds in both children (steadier times); "
+                             "default: glibc's own dynamic thresholds (peak RSS closer to the live tensors)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=["hgrn", "transformer"], help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, default=1024, help=argparse.SUPPRESS)
@@ -121,7 +152,8 @@ def main() -> None:
     args.batch = args.batch or PAIRS[args.pair].batch
     lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
-          f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}")
+          f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
+          f"{args.rounds} round(s), malloc {args.malloc}")
     header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
               f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9}")
     if args.compile:
@@ -129,14 +161,14 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for T in lengths:
-        h, t = run_child("hgrn", T, args), run_child("transformer", T, args)
+        h, t = _rounds(T, args)
 
         def show(r: dict, key: str, fmt: str) -> str:
             return format(r[key], fmt) if r["status"] == "ok" else "-"
 
         both = h["status"] == "ok" and t["status"] == "ok"
-        ratio = f"{h['step_s'] / t['step_s']:.2f}x" if both else "-"
-        rate = f"{t['step_s'] / h['step_s']:.2f}x" if both else "-"
+        ratio = f"{h['ratio']:.2f}x" if both else "-"
+        rate = f"{1 / h['ratio']:.2f}x" if both else "-"
         memory = f"{h['peak_mib'] / t['peak_mib']:.2f}x" if both else "-"
         line = (f"{T:>6} | {show(h, 'step_s', '.3f'):>8} {show(t, 'step_s', '.3f'):>9} {ratio:>10} {rate:>11} | "
                 f"{show(h, 'peak_mib', ',.0f'):>9} {show(t, 'peak_mib', ',.0f'):>11} {memory:>9}")
@@ -146,7 +178,8 @@ def main() -> None:
         for name, r in (("HGRN", h), ("Transformer", t)):
             if r["status"] != "ok":
                 print(f"       {name} at T={T}: {r['status']}")
-    print("time ratio = HGRN step time / Transformer's (lower is better); tok/s ratio = its inverse; "
+    print("time ratio = median over rounds of HGRN step time / Transformer's (lower is better); tok/s ratio = "
+          "its inverse; "
           "mem ratio = HGRN peak RSS above baseline / Transformer's")
 
 

@@ -1,15 +1,25 @@
-"""Where a training step's time and memory go: torch.profiler on one step of a benchmark pair (CPU).
+"""Where a training step's time and memory go on the CPU: torch.profiler on one step, or a layer A/B.
 
     python benchmarks/profile_layer.py --pair image --side hgrn [--batch 2] [--top 25] [--compile]
+    python benchmarks/profile_layer.py --ab deit [--repeats 7] [--variants unfused fused attention]
+    python benchmarks/profile_layer.py --ab image --batch 2 --profile fused      # top ops of one variant
 
-Builds the network exactly as benchmarks/model.py does (benchmarks/pairs.py), runs one warm-up step, then
-profiles one step (forward, backward, AdamW) and prints the top ops by self CPU time and by memory
-allocated, and the profiled step's peak resident memory above the pre-step baseline.
+Step mode builds the network exactly as benchmarks/model.py does (benchmarks/pairs.py), runs one warm-up
+step, then profiles one step (forward, backward, AdamW) and prints the top ops by self CPU time (and by
+memory allocated with --memory).
+
+A/B mode (``--ab SHAPE``) times one token-mixer layer, forward + backward, in one process: the fused HGRU
+(kernels/hgru_core.py), the fused HGRU keeping h for the backward, the op-by-op HGRU, and the Transformer's
+self-attention at the same width, batch and length. The variants run interleaved (one of each per round,
+the order rotating) and the medians over rounds are printed, with each variant's median per-round ratio to
+the first variant. On a shared machine only such in-process interleaved medians are meaningful: other jobs
+slow every variant of a round alike, while separate runs minutes apart can differ by tens of percent.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -27,6 +37,93 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks.pairs import PAIRS, SIDES, build, training_step  # noqa: E402
 
+# A/B layer shapes: (batch, tokens, width, HGRU mode, attention heads, 2D grid) of the benchmark pairs' layers
+AB_SHAPES = {
+    "deit": (16, 256, 192, "bidirectional", 3, None),  # HGRN-DeiT-Tiny / DeiT-Tiny, batch 16
+    "image": (8, 1024, 512, "2d", 8, (32, 32)),  # LRA Image paper config, batch 8
+    "small": (1, 4096, 64, "bidirectional", 4, None),  # the small pair at T 4096
+}
+AB_VARIANTS = ("unfused", "fused", "fused-keep-h", "attention")
+
+
+def _ab_layer(variant: str, D: int, mode: str, heads: int) -> torch.nn.Module:
+    from models import HGRU
+    from models.transformer import SelfAttention
+
+    if variant == "attention":
+        return SelfAttention(D, heads)
+    layer = HGRU(D, mode)
+    layer.fused = variant != "unfused"
+    layer.save_states = True if variant == "fused-keep-h" else None
+    return layer
+
+
+def _saved_mib(fn) -> float:
+    """MiB of distinct storages autograd keeps for the backward while ``fn`` runs the forward."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        if t.device.type == "cpu" and t.untyped_storage().nbytes():
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    del out
+    return sum(seen.values()) / 2**20
+
+
+def ab(args: argparse.Namespace) -> None:
+    B, T, D, mode, heads, grid = AB_SHAPES[args.ab]
+    B = args.batch or B
+    torch.manual_seed(0)
+    x = torch.randn(B, T, D, requires_grad=True)
+    bound = (torch.rand(D) * 0.9).requires_grad_()
+    weight = torch.randn(B, T, D)
+    layers = {v: _ab_layer(v, D, mode, heads) for v in args.variants}
+    hgrus = [v for v in args.variants if v != "attention"]
+    if len(hgrus) > 1:  # one set of HGRU weights, so every HGRU variant computes the same function
+        for v in hgrus[1:]:
+            layers[v].load_state_dict(layers[hgrus[0]].state_dict())
+
+    def forward(v: str) -> torch.Tensor:
+        if v == "attention":
+            return layers[v](x)
+        return layers[v](x, bound, grid=grid)
+
+    def step(v: str) -> float:
+        x.grad = bound.grad = None
+        layers[v].zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        (forward(v) * weight).sum().backward()
+        return time.perf_counter() - start
+
+    print(f"A/B {args.ab}: one token-mixer layer, forward + backward, B {B}, T {T}, width {D}, HGRU {mode}, "
+          f"attention {heads} heads; {args.threads} threads, {args.repeats} interleaved rounds")
+    saved = {v: _saved_mib(lambda v=v: forward(v)) for v in args.variants}
+    for v in args.variants:  # warm-up
+        step(v)
+    if args.profile:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=args.memory) as prof:
+            step(args.profile)
+        table = prof.key_averages()
+        print(f"top ops of {args.profile} (self CPU time):")
+        print(table.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=48))
+        return
+    times: dict[str, list[float]] = {v: [] for v in args.variants}
+    for r in range(args.repeats):
+        order = args.variants[r % len(args.variants):] + args.variants[: r % len(args.variants)]
+        for v in order:
+            times[v].append(step(v))
+    base = args.variants[0]
+    print(f"{'variant':>14} | {'median s':>8} {'min s':>7} | {'vs ' + base:>14} | {'saved MiB':>9}")
+    for v in args.variants:
+        ratio = statistics.median(t / b for t, b in zip(times[v], times[base]))
+        print(f"{v:>14} | {statistics.median(times[v]):8.3f} {min(times[v]):7.3f} | {ratio:13.2f}x | "
+              f"{saved[v]:9.1f}")
+    print("ratio: median over rounds of (variant time / first variant's time in the same round); saved MiB: "
+          "what autograd keeps for the backward (the layer's input and weights included)")
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,8 +135,16 @@ def main() -> None:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--compile", action="store_true", help="torch.compile the network first")
     p.add_argument("--memory", action="store_true", help="also record memory per op (slower)")
+    p.add_argument("--ab", choices=list(AB_SHAPES), help="A/B one token-mixer layer at this pair's shape instead")
+    p.add_argument("--variants", nargs="+", choices=AB_VARIANTS, default=list(AB_VARIANTS),
+                   help="A/B variants (the first is the ratios' reference)")
+    p.add_argument("--repeats", type=int, default=7, help="A/B interleaved rounds")
+    p.add_argument("--profile", choices=AB_VARIANTS, help="A/B: profile one step of this variant instead of timing")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ab:
+        ab(args)
+        return
     if os.environ.get("FLUSH_DENORMAL"):
         torch.set_flush_denormal(True)
     torch.manual_seed(0)

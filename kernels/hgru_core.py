@@ -2,8 +2,8 @@
 
     o = LayerNorm(h) * SiLU(g),  h = sum over directions of scan((1 - lam) * SiLU(p), lam * e^{i theta})
 
-with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) in log space (``forget_mode="data"``) or the lower
-bound gamma alone (``"bound"``). One autograd node per layer instead of a dozen: the forward keeps only its
+with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) (``forget_mode="data"``) or the lower bound gamma
+alone (``"bound"``), computed directly for the CPU scans and in log space for the Triton ones. One autograd node per layer instead of a dozen: the forward keeps only its
 inputs (p, z, g, the small parameters) plus the LayerNorm statistics, and, in causal mode, the state h (the
 backward needs it and recomputing it would cost a whole scan); the backward recomputes the cheap elementwise
 intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and, for bidirectional and 2D mixers, every
@@ -18,6 +18,8 @@ contiguous tensor: no transposed copies.
 Both passes are ``torch.library.custom_op``s (with fake implementations and a registered autograd), so
 ``torch.compile`` traces a whole HGRN without a graph break. The scans run on the chunked CPU scan
 (kernels/cpu_scan.py) for CPU tensors and on the Triton kernels (kernels/triton_scan_kernels.py) otherwise.
+Why some elementwise steps are written the way they are (no log1p, no mixed real/complex products, sums as
+matrix-vector products) is measured in docs/performance.md.
 """
 from __future__ import annotations
 
@@ -43,56 +45,99 @@ def _acc(t: Tensor) -> torch.dtype:
 # The forget gate and the scan input
 
 
-def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
-          acc: torch.dtype) -> tuple[Tensor, Tensor]:
-    """(log lam (B, T, D), 1 - lam, (B, T, D) or (D,)) in ``acc``; the same formulas as models/hgru.py."""
+def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, acc: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(lam, 1 - lam) in ``acc``: (B, T, D) each, or (D,) each in ``"bound"`` mode.
+
+    Computed directly, lam = gamma + (1 - gamma) sigmoid(z), not through log lam (the CPU scans take the gate
+    itself): sigmoid costs a fraction of logsigmoid and logaddexp, whose log1p is many times slower than exp
+    on the CPU. 1 - lam = (1 - gamma) sigmoid(-z) as in models/hgru.py, so small values keep their precision;
+    lam is at least the smallest normal float, as exp(log lam) is on the unfused path (the backward divides
+    by it).
+    """
     if forget_mode == "bound":
         gam = gamma.to(acc)
-        return torch.log(gam.clamp_min(_TINY)).expand(shape).contiguous(), 1 - gam
+        return gam.clamp_min(_TINY), 1 - gam
     zf = z.to(acc)
     if gamma is None:
-        return F.logsigmoid(zf), torch.sigmoid(-zf)
+        return torch.sigmoid(zf).clamp_min_(_TINY), torch.sigmoid(-zf)
     gam = gamma.to(acc)
-    log_lam = torch.logaddexp(torch.log(gam.clamp_min(_TINY)), torch.log1p(-gam) + F.logsigmoid(zf))
-    return log_lam, (1 - gam) * torch.sigmoid(-zf)
+    lam = torch.addcmul(gam, 1 - gam, torch.sigmoid(zf)).clamp_min_(_TINY)
+    return lam, torch.sigmoid(-zf).mul_(1 - gam)
 
 
-def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, log_lam: Tensor,
-                   d_log: Tensor, d_om: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
-    """Gradients (dz, dgamma) of the gate from those of log lam and of 1 - lam (what autograd would give).
+def _log_gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
+              acc: torch.dtype) -> Tensor:
+    """log lam (B, T, D) in ``acc``, with the formulas of models/hgru.py, for the Triton scans (which take the
+    log gate: a gate near 1 keeps its precision there)."""
+    if forget_mode == "bound":
+        return torch.log(gamma.to(acc).clamp_min(_TINY)).expand(shape).contiguous()
+    zf = z.to(acc)
+    if gamma is None:
+        return F.logsigmoid(zf)
+    gam = gamma.to(acc)
+    return torch.logaddexp(torch.log(gam.clamp_min(_TINY)), torch.log1p(-gam) + F.logsigmoid(zf))
 
-    With s = sigmoid(z) and lam = gamma + (1 - gamma) s: d log lam / dz = (1 - gamma) s (1 - s) / lam,
-    d (1 - lam) / dz = -(1 - gamma) s (1 - s), d log lam / d gamma = (1[gamma >= tiny] - s) / lam (the
-    clamp keeps a bound of exactly 0 finite, as in the unfused path) and d (1 - lam) / d gamma = -(1 - s).
+
+def _gate_backward(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, lam: Tensor, d_log: Tensor,
+                   d_om: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """Gradients (dz, dgamma) of the gate from those of log lam and of 1 - lam (what autograd gives on the
+    unfused path). ``d_log`` is consumed (overwritten).
+
+    With s = sigmoid(z), lam = gamma + (1 - gamma) s and r = d_log / lam - d_om: dz = (1 - gamma) s (1 - s) r,
+    and d gamma = sum of (live - s) d_log / lam - (1 - s) d_om = sum of (live - 1) d_log / lam + (1 - s) r,
+    where live = 1[gamma >= tiny] (the unfused path's clamp keeps a bound of exactly 0 finite and drops its
+    log term).
     """
     if forget_mode == "bound":
         gam = gamma.to(d_log.dtype)
         live = (gam >= _TINY).to(gam.dtype)
-        d_gamma = d_log.reshape(-1, d_log.shape[-1]).sum(0) * live / gam.clamp_min(_TINY) - d_om
+        d_gamma = _channel_sum(d_log) * live / gam.clamp_min(_TINY) - d_om
         return None, d_gamma
     zf = z.to(d_log.dtype)
-    s = torch.sigmoid(zf)
-    s1 = 1 - s
-    if gamma is None:
-        return s1 * (d_log - d_om * s), None
+    r = d_log.div_(lam)
+    if gamma is None:  # dz = s (1 - s) r
+        sn = torch.sigmoid(-zf)
+        return r.sub_(d_om).mul_(sn).mul_(torch.sigmoid(zf)), None
     gam = gamma.to(d_log.dtype)
-    inv_lam = torch.exp(-log_lam)
-    dz = s * s1 * (1 - gam) * (d_log * inv_lam - d_om)
     live = (gam >= _TINY).to(gam.dtype)
-    d_gamma = (d_log * inv_lam * (live - s) - d_om * s1).reshape(-1, zf.shape[-1]).sum(0)
-    return dz, d_gamma
+    d_gamma = None
+    if bool((live < 1).any()):
+        d_gamma = (live - 1) * _channel_sum(r)
+    q = r.sub_(d_om).mul_(torch.sigmoid(-zf))  # (1 - s) r
+    part = _channel_sum(q)
+    d_gamma = part if d_gamma is None else d_gamma.add_(part)
+    return q.mul_(torch.sigmoid(zf)).mul_(1 - gam), d_gamma
+
+
+def _channel_sum(t: Tensor) -> Tensor:
+    """Sum of a contiguous (..., D) tensor over every axis but the last, as a matrix-vector product: on the
+    CPU several times faster than ``sum`` over the leading axes, and for the imaginary part of a complex
+    tensor (summed through its real view) over ten times faster than ``t.imag.sum``."""
+    flat = t.reshape(-1, t.shape[-1])
+    return torch.ones(flat.shape[0], dtype=flat.dtype, device=flat.device) @ flat
+
+
+def _scale_(x: Tensor, s: Tensor) -> Tensor:
+    """x *= s in place, for a real or complex x (B, T, D) and a real s ((B, T, D) or (D,)).
+
+    Never a mixed real/complex product: on the CPU PyTorch runs those through a per-element casting loop
+    that was measured erratically 10-50 times slower than the same-dtype kernels used here (the real and
+    imaginary parts scaled as strided real views, or a per-channel factor cast to complex first)."""
+    if not x.is_complex():
+        return x.mul_(s)
+    if s.dim() == 1:
+        return x.mul_(s.to(x.dtype))
+    x.real.mul_(s)
+    x.imag.mul_(s)
+    return x
 
 
 def _scan_input(p: Tensor, om: Tensor, valid: Optional[Tensor], complex_: bool, acc: torch.dtype) -> Tensor:
     """u = (1 - lam) * SiLU(p) (interleaved pairs share their channel's gate), zero where not valid."""
-    c = F.silu(p.to(acc))
-    B, T, I = p.shape
-    if complex_:
-        u = (c.view(B, T, I // 2, 2) * om.unsqueeze(-1)).view(B, T, I)
-    else:
-        u = c * om
+    u = F.silu(p.to(acc))
+    _scale_(_complex_view(u, complex_), om)
     if valid is not None:
-        u = u * (valid.to(acc).unsqueeze(-1))
+        u.mul_(valid.to(acc).unsqueeze(-1))
     return u
 
 
@@ -118,43 +163,53 @@ def _complex_view(t: Tensor, complex_: bool) -> Tensor:
 
 
 class _CpuScans:
-    """The scans on the chunked CPU scan. exp(log lam) is computed once; the complex gate lam e^{+-i theta} is
-    built for one phase at a time and reused while consecutive directions share it (the direction lists
-    are ordered so that they do), so at most one 2d-wide gate exists at a time."""
+    """The scans on the chunked CPU scan, from the gate magnitude lam ((B, T, D), or (D,) for a gate that is
+    the same at every position, which is then only broadcast). The complex gate lam e^{+-i theta} is built
+    for one phase at a time and reused while consecutive directions share it (the direction lists are
+    ordered so that they do), so at most one 2d-wide gate exists at a time."""
 
-    def __init__(self, log_lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
-        self.log_lam, self.thetas, self.complex = log_lam, thetas, complex_
-        self._mag: Optional[Tensor] = None
+    def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
+        self.lam, self.thetas, self.complex = lam, thetas, complex_
         self._key: Optional[tuple[str, bool]] = None
         self._gate: Optional[Tensor] = None
 
-    def gate(self, which: str, conj: bool) -> Tensor:
-        if self._mag is None:
-            self._mag = torch.exp(self.log_lam)
-        if not self.complex:
-            return self._mag
-        if self._key != (which, conj):
-            if self._key == (which, not conj):
-                self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
-            else:
-                self._gate = None
-                th = self.thetas[which].to(self._mag.dtype)
-                phase = torch.stack([torch.cos(th), -torch.sin(th) if conj else torch.sin(th)], -1)
-                self._gate = torch.view_as_complex(self._mag.unsqueeze(-1) * phase)
-            self._key = (which, conj)
-        return self._gate
+    def gate(self, which: str, conj: bool, shape) -> Tensor:
+        """The gate of direction ``which`` (conjugated with ``conj``) as a (B', L, D') view ``shape``."""
+        g = self.lam
+        if self.complex:
+            if self._key != (which, conj):
+                if self._key == (which, not conj):
+                    self._gate = self._gate.conj_physical_()  # same phase, other sign: flip it in place
+                else:
+                    self._gate = None
+                    th = self.thetas[which].to(self.lam.dtype)
+                    phase = torch.complex(torch.cos(th), -torch.sin(th) if conj else torch.sin(th))
+                    # cast, then complex times complex in place: on the CPU both a (B, T, D, 1) * (D, 2) product
+                    # on interleaved pairs and real (B, T, D) * complex (D,) are many times slower
+                    self._gate = self.lam.to(phase.dtype).mul_(phase)
+                self._key = (which, conj)
+            g = self._gate
+        if g.dim() == 1:  # one gate per channel: a 2D column view (B, H, W*D) repeats it W times
+            reps = shape[2] // g.shape[0]
+            return (g.repeat(reps) if reps > 1 else g).expand(shape)
+        return g.reshape(shape)
 
     def release(self) -> None:
-        self._mag = self._gate = self._key = None
+        self._gate = self._key = None
 
-    def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
-        a = self.gate(which, False).reshape(shape)
+    def forward(self, u: Tensor, shape, reverse: bool, which: str, last_use: bool = False) -> Tensor:
+        """One direction's states. ``last_use``: no later direction needs this gate, so the states are
+        written over it (one 2d-wide allocation fewer)."""
+        a = self.gate(which, False, shape)
+        if last_use and self.complex and self._gate is not None and self._gate.dim() > 1:
+            self._gate = self._key = None
+            return scan_with_gate(u.reshape(shape), a, None, reverse, out=a)
         return scan_with_gate(u.reshape(shape), a, None, reverse)
 
     def backward(self, dh: Tensor, shape, reverse: bool, which: str) -> Tensor:
         """G, the gradient reaching each state: the output-gradient scan against the scan's direction with
         the conjugated gate one step further along."""
-        a = self.gate(which, True).reshape(shape)
+        a = self.gate(which, True, shape)
         g = dh.reshape(shape)
         G = torch.empty_like(g)
         if reverse:  # G_t = g_t + conj(a_{t-1}) G_{t-1}
@@ -198,7 +253,8 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
     h: Optional[Tensor] = None
     kept = []
     for k, (shape, reverse, which) in enumerate(dirs):
-        hd = scans.forward(uc, shape, reverse, which).reshape(B, T, D)
+        last_use = k == len(dirs) - 1 or dirs[k + 1][2] != which
+        hd = scans.forward(uc, shape, reverse, which, last_use).reshape(B, T, D)
         if keep and k < len(dirs) - 1:
             kept.append(hd)
             h = hd.clone() if h is None else h.add_(hd)
@@ -207,15 +263,29 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
     return h, kept
 
 
-def _scans_for(log_lam: Tensor, theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool):
+def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
+               valid: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool,
+               shape: tuple[int, int, int]):
     """The CPU scan for CPU tensors, Triton otherwise; HGRN_SCAN_IMPL=triton forces Triton (on the CPU under
-    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan."""
+    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan. ``lam`` is the gate
+    magnitude, already 1 where not ``valid``; the Triton scans take log lam instead."""
     choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
-    if choice in ("cpu", "reference") or (choice != "triton" and log_lam.device.type == "cpu"):
-        return _CpuScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+    if choice in ("cpu", "reference") or (choice != "triton" and lam.device.type == "cpu"):
+        return _CpuScans(lam, {"f": theta_f, "r": theta_r}, complex_)
     from .hgru_core_triton import TritonScans
 
+    log_lam = _log_gate(z, gamma, forget_mode, shape, lam.dtype)
+    if valid is not None:
+        log_lam = log_lam * valid.to(lam.dtype).unsqueeze(-1)
     return TritonScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+
+
+def _masked_gate(z, gamma, forget_mode, valid, acc) -> tuple[Tensor, Tensor]:
+    """(lam, 1 - lam) with lam = 1 (an identity step) where not ``valid``."""
+    lam, om = _gate(z, gamma, forget_mode, acc)
+    if valid is not None:
+        lam = torch.where(valid.unsqueeze(-1), lam, torch.ones((), dtype=acc, device=lam.device))
+    return lam, om
 
 
 def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
@@ -224,14 +294,12 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
-    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
-    if valid is not None:
-        log_lam = log_lam * valid.to(acc).unsqueeze(-1)
+    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
     u = _scan_input(p, om, valid, complex_, acc)
     del om
-    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     h, _ = _states(u, scans, _directions(mode, B, T, D, H, W), complex_, keep=False)
-    del u, log_lam, scans
+    del u, lam, scans
     feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
     y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
     saved = feat if save_h else feat.new_empty(0)
@@ -247,53 +315,48 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     B, T, I = p.shape
     D = I // 2 if complex_ else I
     dirs = _directions(mode, B, T, D, H, W)
-    log_lam, om = _gate(z, gamma, forget_mode, (B, T, D), acc)
+    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
     vmask = None if valid is None else valid.to(acc).unsqueeze(-1)
-    if vmask is not None:
-        log_lam = log_lam * vmask
     u = _scan_input(p, om, valid, complex_, acc)
-    scans = _scans_for(log_lam, theta_f, theta_r, complex_)
+    scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
     # minus the others, also when h was saved)
-    if h_saved.numel() and len(dirs) == 1:
-        feat, per_dir = h_saved, []
-    elif h_saved.numel():
+    hsum: Optional[Tensor] = None
+    if h_saved.numel():
         feat = h_saved
-        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which).reshape(B, T, D)
-                   for shape, reverse, which in dirs[:-1]]
-        hsum = _complex_view(h_saved.clone(), complex_)
+        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which, dirs[k + 1][2] != which
+                                 ).reshape(B, T, D) for k, (shape, reverse, which) in enumerate(dirs[:-1])]
     else:
         hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
         feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
-    # out_proj, output gate and LayerNorm, from the saved statistics
+    scans.release()  # the backward scans need the conjugated gates; they are rebuilt from lam there
+    # out_proj, output gate and LayerNorm (before the states are turned into v below, so that fewer
+    # temporaries are alive at once): the norm's output recomputed in one pass (the statistics it recomputes
+    # are the saved ones, bit for bit: same input, same kernel)
     w, b = ln_w.to(acc), ln_b.to(acc)
     gf = g.to(acc)
-    y = (feat - mean) * rstd * w + b
+    y = torch.native_layer_norm(feat, [I], w, b, eps)[0]
     sg = F.silu(gf)
-    o = (y * sg).to(p.dtype)
+    o = torch.mul(y, sg).to(p.dtype)
     d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
-    d_out_b = None if out_b is None else dout.sum((0, 1)).to(out_b.dtype)
+    d_out_b = None if out_b is None else _channel_sum(dout).to(out_b.dtype)
     del o
     do = dout.matmul(out_w.to(dout.dtype)).to(acc)
-    dg = torch.ops.aten.silu_backward(y.mul_(do), gf)
+    dg = torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=y)  # written over y
     del y
     dy = sg.mul_(do)
     del do
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
-    del dy
+    del dy, feat
     dh = _complex_view(dfeat, complex_)
     # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
     uc = _complex_view(u, complex_)
-    if h_saved.numel() and len(dirs) == 1:
-        last = torch.sub(_complex_view(h_saved, complex_), uc)
-    else:
-        last = hsum.sub_(uc)
-        for hd in per_dir:
-            last.sub_(hd)
-        for hd in per_dir:
-            hd.sub_(uc)
-        del hsum
-    del feat
+    last = hsum.sub_(uc) if hsum is not None else torch.sub(_complex_view(h_saved, complex_), uc)
+    for hd in per_dir:
+        last.sub_(hd)
+    for hd in per_dir:
+        hd.sub_(uc)
+    del hsum, uc, u
     vs = per_dir + [last]
     del per_dir, last
     # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
@@ -307,7 +370,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         if complex_:
             P = P.conj_physical_().mul_(G)
             d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
-            part = P.imag.reshape(-1, D).sum(0)
+            part = _channel_sum(torch.view_as_real(P).view(B, T, I))[1::2].contiguous()
             d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
         else:
             P = P.mul_(G)
@@ -316,7 +379,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         du = G if du is None else du.add_(G)
         del G
     scans.release()
-    del dh, dfeat, uc, u
+    del dh, dfeat
     if vmask is not None:
         d_log.mul_(vmask)
     du_f = torch.view_as_real(du).view(B, T, I) if complex_ else du
@@ -328,17 +391,17 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         pairs = c.mul_(du_f).view(B, T, D, 2)
         prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
         del c, pairs
-        dc = du_f.view(B, T, D, 2).mul_(om.unsqueeze(-1)).view(B, T, I)
+        dc = torch.view_as_real(_scale_(du, om)).view(B, T, I)
     else:
         prod = du_f * c
         del c
         dc = du_f.mul_(om)
     del du, du_f
-    dp = torch.ops.aten.silu_backward(dc, p.to(acc))
+    dp = torch.ops.aten.silu_backward.grad_input(dc, p.to(acc), grad_input=dc)  # written over dc
     del dc
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
-    d_om = prod.reshape(-1, D).sum(0) if forget_mode == "bound" else prod
-    dz, d_gamma = _gate_backward(z, gamma, forget_mode, log_lam, d_log, d_om)
+    d_om = _channel_sum(prod) if forget_mode == "bound" else prod
+    dz, d_gamma = _gate_backward(z, gamma, forget_mode, lam, d_log, d_om)
 
     def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor

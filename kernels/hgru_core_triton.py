@@ -31,7 +31,7 @@ class TritonScans:
         plan = S._make_plan(shape[0], shape[1], shape[2], self.complex, u_like.device, S.TritonScanConfig())
         return log_f, theta, plan, S._acc(u_like, theta, log_f)
 
-    def forward(self, u: Tensor, shape, reverse: bool, which: str) -> Tensor:
+    def forward(self, u: Tensor, shape, reverse: bool, which: str, last_use: bool = False) -> Tensor:
         x = u.reshape(shape)
         log_f, theta, plan, acc = self._args(x, shape, which)
         out = torch.empty(shape, dtype=x.dtype, device=x.device)

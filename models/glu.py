@@ -14,7 +14,7 @@ class GLU(nn.Module):
     """Gated linear unit with hidden width ``round(ratio * d_model)``.
 
     SiLU is the activation of the LRA and ImageNet runs; ``none`` gives the bilinear GLU of the official
-    language model (reference/hgrn.md section 2.3)."""
+    language model (OpenNLPLab/HGRN)."""
 
     def __init__(self, d_model: int, ratio: float = 1.0, activation: str = "silu", dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""The HGRU token mixer in the official code's form (reference/hgrn.md sections 1.2 and 3).
+"""The HGRU token mixer in the official code's form (Doraemonzzz/hgru-pytorch, used by OpenNLPLab/HGRN).
 
     c_t   = SiLU(W_c x_t)                         d -> 2d, read as d complex numbers (re, im interleaved)
     lam_t = gamma + (1 - gamma) * sigmoid(W_l x_t) forget gate with this layer's lower bound gamma

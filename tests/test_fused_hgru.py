@@ -17,6 +17,7 @@ CASES = [  # (mode, complex, forget_mode, lower bound kind, lengths)
     ("2d", True, "data", "rand", False),
     ("2d", False, "bound", "rand", False),
     ("2d", True, "data", "zero-first", False),
+    ("2d", True, "bound", "zero-first", False),  # a per-channel complex gate repeated along the column view
 ]
 
 
@@ -76,6 +77,26 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
         ref = g_ref[name]
         err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
         assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("bound_kind", ["none", "zero-first"])
+def test_fused_gate_underflow_stays_finite(bound_kind):
+    """Gate logits so negative that sigmoid underflows in float32 (lam = 0 exactly without the bound): the
+    fused backward divides by lam, so it must be clamped as exp(log lam) is on the unfused path."""
+    torch.manual_seed(0)
+    d, B, T = 4, 2, 9
+    m = HGRU(d, "bidirectional")
+    with torch.no_grad():
+        m.lambda_proj.bias.fill_(-120.0)
+    x = torch.randn(B, T, d, requires_grad=True)
+    bound = _bound(bound_kind, d, torch.float32)
+    weight = torch.randn(B, T, d)
+    y_ref, g_ref = _run(m, x, bound, None, None, False, weight)
+    y, g = _run(m, x, bound, None, None, True, weight)
+    assert torch.isfinite(y).all() and all(torch.isfinite(t).all() for t in g.values())
+    assert torch.allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+    for name in g_ref:
+        assert torch.allclose(g[name], g_ref[name], rtol=1e-4, atol=1e-5), name
 
 
 def test_fused_path_is_one_node_and_saves_no_complex_tensor():
