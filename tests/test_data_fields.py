@@ -10,11 +10,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 from jsonargparse import ArgumentParser
-from helpers.lra_files import AAN_ROWS, write_aan, write_acl, write_listops, write_pathfinder
+from helpers.lra_files import AAN_ROWS, LISTOPS_ROWS, imdb_rows, write_aan, write_acl, write_listops, write_pathfinder
 from helpers.lra_files import IMDB_TRAIN as TRAIN
 from helpers.lra_files import write_cifar as write_lra_cifar
-from test_lra_listops import ROWS
-from test_lra_text import expected_rows
 
 from harness.checks import OptionError
 from harness.datasets import DataFields
@@ -53,14 +51,14 @@ def char_vocab_size(texts: list[str], max_length: int, min_freq: int) -> int:
 
 # -- each DataModule's fields ---------------------------------------------------------------------------
 def test_token_tasks_hand_over_classes_vocabulary_and_pad_index(tmp_path: Path) -> None:
-    write_listops(tmp_path, {s: ROWS for s in ("train", "val", "test")})
+    write_listops(tmp_path, {s: LISTOPS_ROWS for s in ("train", "val", "test")})
     write_acl(tmp_path)
     write_aan(tmp_path)
     assert ListOpsDataModule(tmp_path).model_fields() == DataFields("tokens", 10, vocab_size=18, pad_index=0)
     assert TextDataModule(tmp_path).model_fields() == DataFields("tokens", 2, vocab_size=257, pad_index=0)
     assert RetrievalDataModule(tmp_path).model_fields() == DataFields("tokens", 2, vocab_size=257, pad_index=0)
     text = TextDataModule(tmp_path, tokenizer="char", max_length=10, min_freq=2)
-    texts = [t for t, _ in expected_rows(TRAIN)]
+    texts = [t for t, _ in imdb_rows(TRAIN)]
     assert text.model_fields().vocab_size == char_vocab_size(texts, 10, 2)
     aan = RetrievalDataModule(tmp_path, tokenizer="char", max_length=8)
     documents = [doc for row in AAN_ROWS["train"] for doc in row[3:]]

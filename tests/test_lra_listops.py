@@ -9,16 +9,11 @@ import statistics
 import numpy as np
 import pytest
 
-from helpers.lra_files import write_listops
+from helpers.lra_files import LISTOPS_ROWS, write_listops
 from lra.data import ListOpsDataModule, MalformedDataError, MissingDataError
 from lra.generators.listops import OPERATORS, ListOpsConfig, generate_listops, sample_rows
 
-ROWS = [
-    ("( ( ( ( [MAX 1 ) 7 ) 2 ) ] )", 7),
-    ("( ( ( [MIN 4 ) ( ( ( [SM 5 ) 9 ) ] ) ) ] )", 4),
-    ("( ( ( ( ( [MED 1 ) 2 ) 8 ) 9 ) ] )", 5),
-    ("3", 3),
-]
+ROWS = LISTOPS_ROWS
 
 
 # -- an evaluator written independently of the generator: parse the nested tuple form --------

@@ -7,13 +7,8 @@ from collections import Counter
 
 import pytest
 
-from helpers.lra_files import IMDB_TEST, IMDB_TRAIN, write_acl
+from helpers.lra_files import IMDB_TEST, IMDB_TRAIN, imdb_rows, write_acl
 from lra.data import DataSkipWarning, MalformedDataError, MissingDataError, TextDataModule
-
-
-def expected_rows(reviews: dict[str, list[str]]) -> list[tuple[str, int]]:
-    # neg (0) first, then pos (1), each in file order
-    return [(t, 0) for t in reviews["neg"]] + [(t, 1) for t in reviews["pos"]]
 
 
 def test_byte_level_ids_labels_and_validation_is_test(tmp_path):
@@ -22,7 +17,7 @@ def test_byte_level_ids_labels_and_validation_is_test(tmp_path):
     assert (dm.vocab_size, dm.pad_index, dm.num_classes) == (257, 0, 2)
     dm.setup("fit")
     train = dm.dataset("train")
-    for i, (text, label) in enumerate(expected_rows(IMDB_TRAIN)):
+    for i, (text, label) in enumerate(imdb_rows(IMDB_TRAIN)):
         ids, y = train[i]
         assert ids.tolist() == [b + 1 for b in text.encode("utf-8")[:12]]
         assert y == label
@@ -30,7 +25,7 @@ def test_byte_level_ids_labels_and_validation_is_test(tmp_path):
     assert len(dm.dataset("val")) == 4
     batch = next(iter(dm.val_dataloader()))
     assert batch["y"].tolist() == [0, 0, 1, 1]
-    assert batch["lengths"].tolist() == [min(12, len(t.encode())) for t, _ in expected_rows(IMDB_TEST)]
+    assert batch["lengths"].tolist() == [min(12, len(t.encode())) for t, _ in imdb_rows(IMDB_TEST)]
     assert batch["x"].shape[1] == int(batch["lengths"].max())
 
 
@@ -40,7 +35,7 @@ def test_char_level_vocab_eos_truncation_and_unknowns(tmp_path):
     dm = TextDataModule(tmp_path, tokenizer="char", max_length=max_len, min_freq=2)
     # The vocabulary, counted independently: characters of the truncated training texts.
     counts = Counter()
-    for text, _ in expected_rows(IMDB_TRAIN):
+    for text, _ in imdb_rows(IMDB_TRAIN):
         counts.update(text[: max_len - 1])
     kept = {c for c, n in counts.items() if n >= 2}
     assert dm.vocab_size == 3 + len(kept)

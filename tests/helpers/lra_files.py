@@ -42,6 +42,11 @@ IMDB_TRAIN = {"pos": ["A great film!", "Loved it <br /> wonderful", "Ünïcödé
 IMDB_TEST = {"pos": ["Superb", "zzz qqq"], "neg": ["Awful awful", "meh"]}
 
 
+def imdb_rows(reviews: dict[str, list[str]]) -> list[tuple[str, int]]:
+    """(text, label) in the order the reader yields them: neg (0) first, then pos (1), each in file order."""
+    return [(t, 0) for t in reviews["neg"]] + [(t, 1) for t in reviews["pos"]]
+
+
 def write_acl(root: Path, train: dict[str, list[str]] = IMDB_TRAIN, test: dict[str, list[str]] = IMDB_TEST) -> None:
     """One review per file, ``aclImdb/{split}/{pos,neg}/{i}_{stars}.txt``, in UTF-8."""
     for split, reviews in (("train", train), ("test", test)):
@@ -97,6 +102,15 @@ def write_pathfinder(root: Path, res: int, n_per_batch: int, batches: int = 2, s
 
 
 # -- ListOps: the release's TSVs ------------------------------------------------------------------------------
+# ListOps rows in the released string form, with their values worked out by hand
+LISTOPS_ROWS = [
+    ("( ( ( ( [MAX 1 ) 7 ) 2 ) ] )", 7),
+    ("( ( ( [MIN 4 ) ( ( ( [SM 5 ) 9 ) ] ) ) ] )", 4),
+    ("( ( ( ( ( [MED 1 ) 2 ) 8 ) 9 ) ] )", 5),
+    ("3", 3),
+]
+
+
 def write_listops(root: Path, rows_by_split: dict[str, list[tuple[str, int]]], header: bool = True) -> None:
     """``listops-1000/basic_{split}.tsv`` with a ``Source\\tTarget`` header (as released) unless ``header`` is
     False."""
