@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
+	# build the native CPU scan now (seconds; without a C compiler this prints why and the PyTorch scan runs)
+	$(PY) -m kernels.cpu_native
 	touch $(STAMP)
 
 install: $(STAMP)

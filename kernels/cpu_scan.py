@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from . import cpu_native
 from .validation import compute_dtype, output_dtype
 
 # Below this many steps the plain per-step loop has fewer ops than the chunked scan.
@@ -67,7 +68,16 @@ def _chunked(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor | None, out: tor
         prev = outs[:, :, c]
 
 
-STRATEGIES = ("auto", "loop", "chunked")
+STRATEGIES = ("auto", "loop", "chunked", "native")
+
+
+def _native_ok(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor | None, out: torch.Tensor) -> bool:
+    """Whether the native kernel (kernels/cpu_native.c) takes this call: built, and the layouts it reads."""
+    if x.is_complex() != a.is_complex() or x.dtype != out.dtype or a.dtype != x.dtype:
+        return False
+    if h0 is not None and (h0.dim() != 2 or h0.dtype != x.dtype or (h0.shape[1] > 1 and h0.stride(1) != 1)):
+        return False
+    return cpu_native.supports(x, a, out) and cpu_native.available()
 
 
 def scan_with_gate(
@@ -80,7 +90,9 @@ def scan_with_gate(
 ) -> torch.Tensor:
     """h_t = a_t * h_{t-1} + x_t over dim 1 of contiguous (B, T, D) tensors of one dtype; no autograd.
 
-    ``strategy`` "loop" forces the per-step loop (the benchmark's baseline), "chunked" the chunked scan.
+    ``strategy`` "loop" forces the per-step loop (the benchmark's baseline), "chunked" the chunked scan,
+    "native" the compiled kernel (kernels/cpu_native.py; an error where it is unavailable); "auto" takes the
+    native kernel where it is built and supports the layout, else the loop or the chunked scan.
     ``out`` may be ``a`` itself: each gate is read before its position is overwritten, which saves a
     full-size buffer (and its page faults) per call.
     """
@@ -89,6 +101,12 @@ def scan_with_gate(
     B, T, D = x.shape
     if out is None:
         out = torch.empty(B, T, D, dtype=x.dtype, device=x.device)
+    if strategy == "native" or (strategy == "auto" and _native_ok(x, a, h0, out)):
+        if strategy == "native" and not _native_ok(x, a, h0, out):
+            raise ValueError(f"scan strategy 'native': {cpu_native.status()}; or the tensors' dtypes/layout "
+                             f"({x.dtype}, {a.dtype}) are not ones it takes")
+        kind = cpu_native.GATE_COMPLEX if x.is_complex() else cpu_native.GATE_REAL
+        return cpu_native.scan_forward(x, a, out, kind=kind, reverse=reverse, h0=h0)
     if strategy == "loop" or (strategy == "auto" and T <= LOOP_MAX_T) or T < 2:
         _step_loop(x, a, h0, out, reverse)
         return out

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from . import cpu_native
 from .cpu_scan import scan_with_gate
 
 MODES = ("causal", "bidirectional", "2d")
@@ -223,6 +224,57 @@ class _CpuScans:
         return G
 
 
+class _NativeScans:
+    """The scans on the native CPU kernels (kernels/cpu_native.c), from the gate magnitude lam ((B, T, D), or
+    (D,) for a per-channel gate, read with zero strides) and each direction's phase (cos, sin) per channel:
+    no gate tensor is built at all, and a direction's whole backward (the gradient scan, the gate's
+    gradients and the input's) is one sweep that reads the direction's states."""
+
+    def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
+        self.lam, self.complex = lam, complex_
+        self.phases = {k: None if (th is None or not complex_) else
+                       torch.stack([torch.cos(th.to(lam.dtype)), torch.sin(th.to(lam.dtype))], dim=-1)
+                       for k, th in thetas.items()}
+        self.kind = cpu_native.GATE_PHASE if complex_ else cpu_native.GATE_REAL
+
+    def _repeat(self, t: Tensor, shape) -> Tensor:
+        """A per-channel (D, ...) tensor for a (B', L, D') view: a 2D column view repeats it W times."""
+        reps = shape[2] // t.shape[0]
+        return t.repeat(reps, *([1] * (t.dim() - 1))) if reps > 1 else t
+
+    def _gate(self, shape) -> Tensor:
+        if self.lam.dim() == 1:
+            return self._repeat(self.lam, shape).expand(shape)
+        return self.lam.reshape(shape)
+
+    def _phase(self, which: str, shape) -> Optional[Tensor]:
+        ph = self.phases[which]
+        return None if ph is None else self._repeat(ph, shape)
+
+    def states(self, u: Tensor, shape, reverse: bool, which: str, out: Tensor, accumulate: bool) -> Tensor:
+        """One direction's states written into (or, with ``accumulate``, added to) ``out`` (B, T, D)."""
+        cpu_native.scan_forward(u.reshape(shape), self._gate(shape), out.reshape(shape), kind=self.kind,
+                                reverse=reverse, phase=self._phase(which, shape), accumulate=accumulate)
+        return out
+
+    def backward(self, dh: Tensor, h: Tensor, u: Tensor, shape, reverse: bool, which: str, du: Tensor,
+                 dlog: Tensor, init: bool) -> Optional[Tensor]:
+        """du (+)= G and dlog (+)= Re conj(h - u) G for one direction whose states are ``h``; returns the
+        direction's theta gradient (D,) for complex scans."""
+        B1, L, D1 = shape
+        dtheta = torch.empty(B1, D1, dtype=self.lam.dtype) if self.complex else None
+        cpu_native.scan_backward(dh.reshape(shape), self._gate(shape), h.reshape(shape), u.reshape(shape),
+                                 du.reshape(shape), kind=self.kind, reverse=reverse, init=init,
+                                 phase=self._phase(which, shape), dlog=dlog.reshape(shape), dtheta=dtheta)
+        if dtheta is None:
+            return None
+        part = _channel_sum(dtheta)  # (D',): a column view's W*D channels fold back onto D
+        return part.view(-1, self.lam.shape[-1]).sum(0) if D1 != self.lam.shape[-1] else part
+
+    def release(self) -> None:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The two passes
 
@@ -266,18 +318,23 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
 def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
                valid: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool,
                shape: tuple[int, int, int]):
-    """The CPU scan for CPU tensors, Triton otherwise; HGRN_SCAN_IMPL=triton forces Triton (on the CPU under
-    TRITON_INTERPRET=1, as kernels/scan.py does) and cpu or reference the PyTorch scan. ``lam`` is the gate
-    magnitude, already 1 where not ``valid``; the Triton scans take log lam instead."""
+    """The scans for these tensors. CPU tensors: the native kernels where they are built (kernels/cpu_native.py;
+    HGRN_CPU_NATIVE=off turns them off), else the chunked PyTorch scan; other devices: Triton.
+    HGRN_SCAN_IMPL=triton forces Triton (on the CPU under TRITON_INTERPRET=1, as kernels/scan.py does),
+    ``reference`` the PyTorch scan, ``cpu`` the CPU choice above. ``lam`` is the gate magnitude, already 1
+    where not ``valid``; the Triton scans take log lam instead."""
     choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
+    thetas = {"f": theta_f, "r": theta_r}
     if choice in ("cpu", "reference") or (choice != "triton" and lam.device.type == "cpu"):
-        return _CpuScans(lam, {"f": theta_f, "r": theta_r}, complex_)
+        if choice != "reference" and cpu_native.supports(lam.reshape(1, 1, -1)) and cpu_native.available():
+            return _NativeScans(lam, thetas, complex_)
+        return _CpuScans(lam, thetas, complex_)
     from .hgru_core_triton import TritonScans
 
     log_lam = _log_gate(z, gamma, forget_mode, shape, lam.dtype)
     if valid is not None:
         log_lam = log_lam * valid.to(lam.dtype).unsqueeze(-1)
-    return TritonScans(log_lam, {"f": theta_f, "r": theta_r}, complex_)
+    return TritonScans(log_lam, thetas, complex_)
 
 
 def _masked_gate(z, gamma, forget_mode, valid, acc) -> tuple[Tensor, Tensor]:
@@ -298,7 +355,15 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     u = _scan_input(p, om, valid, complex_, acc)
     del om
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
-    h, _ = _states(u, scans, _directions(mode, B, T, D, H, W), complex_, keep=False)
+    dirs = _directions(mode, B, T, D, H, W)
+    if isinstance(scans, _NativeScans):
+        uc = _complex_view(u, complex_)
+        h = torch.empty_like(uc)
+        for k, (shape, reverse, which) in enumerate(dirs):
+            scans.states(uc, shape, reverse, which, h, accumulate=k > 0)
+        del uc
+    else:
+        h, _ = _states(u, scans, dirs, complex_, keep=False)
     del u, lam, scans
     feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
     y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
@@ -307,6 +372,102 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     o = y.mul_(F.silu(g.to(acc))).to(p.dtype)
     out = F.linear(o, out_w.to(o.dtype), None if out_b is None else out_b.to(o.dtype))
     return out, saved, mean, rstd
+
+
+def _native_states(u: Tensor, h_saved: Tensor, scans: "_NativeScans", dirs, complex_: bool
+                   ) -> tuple[Tensor, Optional[Tensor]]:
+    """(h, the last direction's states or None): h is the saved sum or is recomputed; with more than one
+    direction the last one's states are swept into a buffer of their own first, and the others summed."""
+    uc = _complex_view(u, complex_)
+    last: Optional[Tensor] = None
+    if len(dirs) > 1:
+        shape, reverse, which = dirs[-1]
+        last = scans.states(uc, shape, reverse, which, torch.empty_like(uc), accumulate=False)
+    if h_saved.numel():
+        return _complex_view(h_saved, complex_), last
+    hsum = torch.empty_like(uc)
+    for k, (shape, reverse, which) in enumerate(dirs[:-1] if len(dirs) > 1 else dirs):
+        scans.states(uc, shape, reverse, which, hsum, accumulate=k > 0)
+    if last is not None:
+        hsum.add_(last)
+    return hsum, last
+
+
+def _native_scan_backward(dh: Tensor, u: Tensor, hsum: Tensor, last: Optional[Tensor], saved: bool,
+                          scans: "_NativeScans", dirs, complex_: bool):
+    """(du, d_log, d_theta) from the native kernels, last direction first: its states are ``last``; each
+    middle direction's are swept again into that buffer; the first direction's are what is left of the sum
+    (``hsum`` is consumed unless it is the saved tensor)."""
+    uc = _complex_view(u, complex_)
+    du = torch.empty_like(uc)
+    d_log = torch.empty(uc.shape, dtype=scans.lam.dtype)
+    d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
+
+    def backward(k: int, states: Tensor) -> None:
+        shape, reverse, which = dirs[k]
+        part = scans.backward(dh, states, uc, shape, reverse, which, du, d_log, init=k == len(dirs) - 1)
+        if part is not None:
+            d_theta[which] = part if d_theta[which] is None else d_theta[which].add_(part)
+
+    if last is None:
+        backward(0, hsum)
+        return du, d_log, d_theta
+    backward(len(dirs) - 1, last)
+    rest = torch.sub(hsum, last) if saved else hsum.sub_(last)  # the sum over the other directions
+    for k in range(len(dirs) - 2, 0, -1):
+        shape, reverse, which = dirs[k]
+        scans.states(uc, shape, reverse, which, last, accumulate=False)
+        backward(k, last)
+        rest.sub_(last)
+    backward(0, rest)
+    return du, d_log, d_theta
+
+
+def _torch_states(u: Tensor, h_saved: Tensor, scans, dirs, complex_: bool) -> tuple[Tensor, list[Tensor]]:
+    """(h, the states of every direction but the last) for the PyTorch and Triton scans: h is the saved sum
+    or is recomputed with them (the last direction's states are later taken as h minus the others)."""
+    B, T = u.shape[:2]
+    if h_saved.numel():
+        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which, dirs[k + 1][2] != which
+                                 ).reshape(B, T, -1) for k, (shape, reverse, which) in enumerate(dirs[:-1])]
+        hsum = _complex_view(h_saved, complex_)
+    else:
+        hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
+    scans.release()  # the backward scans need the conjugated gates; they are rebuilt from lam there
+    return hsum, per_dir
+
+
+def _torch_scan_backward(dh: Tensor, u: Tensor, per_dir: list[Tensor], last: Tensor, scans, dirs, complex_: bool):
+    """(du, d_log, d_theta) from the PyTorch or Triton scans: G_d per direction, then P = conj(v_d) G_d.
+    ``last`` is h - u, which becomes the last direction's v once the others' states are taken off it."""
+    B, T = u.shape[:2]
+    uc = _complex_view(u, complex_)
+    # v_d = a_t h_{t-1} = h_t - u_t per direction
+    for hd in per_dir:
+        last.sub_(hd)
+    for hd in per_dir:
+        hd.sub_(uc)
+    vs = per_dir + [last]
+    du: Optional[Tensor] = None
+    d_log: Optional[Tensor] = None
+    d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
+    for k, (shape, reverse, which) in enumerate(dirs):
+        G = scans.backward(dh, shape, reverse, which).reshape(B, T, -1)
+        P = vs[k]
+        vs[k] = None
+        if complex_:
+            P = P.conj_physical_().mul_(G)
+            d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
+            part = _channel_sum(torch.view_as_real(P).reshape(B, T, -1))[1::2].contiguous()
+            d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
+        else:
+            P = P.mul_(G)
+            d_log = P if d_log is None else d_log.add_(P)
+        del P
+        du = G if du is None else du.add_(G)
+        del G
+    scans.release()
+    return du, d_log, d_theta
 
 
 def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, h_saved, mean, rstd,
@@ -319,20 +480,16 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     vmask = None if valid is None else valid.to(acc).unsqueeze(-1)
     u = _scan_input(p, om, valid, complex_, acc)
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
-    # states: the saved h (one direction) or every direction's but the last, recomputed (the last one is h
-    # minus the others, also when h was saved)
-    hsum: Optional[Tensor] = None
-    if h_saved.numel():
-        feat = h_saved
-        per_dir = [scans.forward(_complex_view(u, complex_), shape, reverse, which, dirs[k + 1][2] != which
-                                 ).reshape(B, T, D) for k, (shape, reverse, which) in enumerate(dirs[:-1])]
+    native = isinstance(scans, _NativeScans)
+    # states: h (the sum over directions) and what each direction's backward needs of its own states
+    if native:
+        hsum, last = _native_states(u, h_saved, scans, dirs, complex_)
     else:
-        hsum, per_dir = _states(u, scans, dirs, complex_, keep=True)
-        feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
-    scans.release()  # the backward scans need the conjugated gates; they are rebuilt from lam there
-    # out_proj, output gate and LayerNorm (before the states are turned into v below, so that fewer
-    # temporaries are alive at once): the norm's output recomputed in one pass (the statistics it recomputes
-    # are the saved ones, bit for bit: same input, same kernel)
+        hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
+    feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
+    # out_proj, output gate and LayerNorm (before the scans' backward, so that fewer temporaries are alive at
+    # once): the norm's output recomputed in one pass (the statistics it recomputes are the saved ones, bit
+    # for bit: same input, same kernel)
     w, b = ln_w.to(acc), ln_b.to(acc)
     gf = g.to(acc)
     y = torch.native_layer_norm(feat, [I], w, b, eps)[0]
@@ -349,36 +506,15 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
     del dy, feat
     dh = _complex_view(dfeat, complex_)
-    # v_d = a_t h_{t-1} = h_t - u_t per direction; the last direction's in place of h (not the saved one)
-    uc = _complex_view(u, complex_)
-    last = hsum.sub_(uc) if hsum is not None else torch.sub(_complex_view(h_saved, complex_), uc)
-    for hd in per_dir:
-        last.sub_(hd)
-    for hd in per_dir:
-        hd.sub_(uc)
-    del hsum, uc, u
-    vs = per_dir + [last]
-    del per_dir, last
-    # the scans, direction by direction: G_d, then P = conj(v_d) G_d gives the gate's gradients
-    du: Optional[Tensor] = None
-    d_log: Optional[Tensor] = None
-    d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
-    for k, (shape, reverse, which) in enumerate(dirs):
-        G = scans.backward(dh, shape, reverse, which).reshape(B, T, D)
-        P = vs[k]
-        vs[k] = None
-        if complex_:
-            P = P.conj_physical_().mul_(G)
-            d_log = P.real.clone() if d_log is None else d_log.add_(P.real)
-            part = _channel_sum(torch.view_as_real(P).view(B, T, I))[1::2].contiguous()
-            d_theta[which] = part if d_theta[which] is None else d_theta[which] + part
-        else:
-            P = P.mul_(G)
-            d_log = P if d_log is None else d_log.add_(P)
-        del P
-        du = G if du is None else du.add_(G)
-        del G
-    scans.release()
+    if native:
+        du, d_log, d_theta = _native_scan_backward(dh, u, hsum, last, h_saved.numel() > 0, scans, dirs, complex_)
+        del hsum, last, u
+    else:
+        uc = _complex_view(u, complex_)
+        last = torch.sub(hsum, uc) if h_saved.numel() else hsum.sub_(uc)  # becomes v of the last direction
+        del hsum, uc
+        du, d_log, d_theta = _torch_scan_backward(dh, u, per_dir, last, scans, dirs, complex_)
+        del per_dir, last, u
     del dh, dfeat
     if vmask is not None:
         d_log.mul_(vmask)

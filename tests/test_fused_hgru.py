@@ -1,10 +1,22 @@
-"""The fused HGRU recurrence (kernels/hgru_core.py) equals the op-by-op path: outputs and every gradient."""
+"""The fused HGRU recurrence (kernels/hgru_core.py) equals the op-by-op path: outputs and every gradient.
+
+The reference is the op-by-op path on the PyTorch scan; the fused layer runs on the native CPU kernels
+(kernels/cpu_native.c) and on the PyTorch scan (its fallback where they cannot be built)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from kernels import cpu_native
 from models import HGRU
+
+
+@pytest.fixture(params=["native", "torch"])
+def backend(request, monkeypatch):
+    """Which CPU scans the fused layer runs on; ``_run`` switches to the PyTorch scan for the reference."""
+    if request.param == "native" and not cpu_native.available():
+        pytest.skip(f"native CPU kernels unavailable here: {cpu_native.status()}")
+    return request.param
 
 CASES = [  # (mode, complex, forget_mode, lower bound kind, lengths)
     ("causal", True, "data", "rand", False),
@@ -30,8 +42,15 @@ def _bound(kind: str, d: int, dtype: torch.dtype) -> torch.Tensor | None:
     return bound.requires_grad_()
 
 
-def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor, save_states=None):
+def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor, save_states=None,
+         backend: str = "torch"):
     m.fused, m.save_states = fused, save_states
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HGRN_CPU_NATIVE", "require" if backend == "native" else "off")
+        return _forward_backward(m, x, bound, lengths, grid, weight)
+
+
+def _forward_backward(m: HGRU, x: torch.Tensor, bound, lengths, grid, weight: torch.Tensor):
     m.zero_grad(set_to_none=True)
     for t in (x, bound):
         if t is not None:
@@ -47,18 +66,18 @@ def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: to
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("mode,complex_,forget_mode,bound_kind,with_lengths", CASES)
-def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol):
-    _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, None)
+def test_fused_equals_unfused(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, backend):
+    _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, None, backend)
 
 
 @pytest.mark.parametrize("mode,complex_", [("causal", False), ("bidirectional", True), ("2d", True)])
 @pytest.mark.parametrize("save_states", [True, False])
-def test_fused_state_policy_equals_unfused(mode, complex_, save_states):
+def test_fused_state_policy_equals_unfused(mode, complex_, save_states, backend):
     """Keeping h for the backward or recomputing every direction's states there gives the same gradients."""
-    _compare(mode, complex_, "data", "rand", mode != "2d", torch.float64, 1e-10, save_states)
+    _compare(mode, complex_, "data", "rand", mode != "2d", torch.float64, 1e-10, save_states, backend)
 
 
-def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states):
+def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states, backend):
     torch.manual_seed(0)
     d, B = 6, 3
     grid = (4, 5) if mode == "2d" else None
@@ -69,7 +88,7 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
     weight = torch.randn(B, T, d, dtype=dtype)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
-    y, g = _run(m, x, bound, lengths, grid, True, weight, save_states)
+    y, g = _run(m, x, bound, lengths, grid, True, weight, save_states, backend)
     scale = y_ref.abs().max()
     assert (y - y_ref).abs().max() <= tol * scale
     assert g.keys() == g_ref.keys()
@@ -80,7 +99,7 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
 
 
 @pytest.mark.parametrize("bound_kind", ["none", "zero-first"])
-def test_fused_gate_underflow_stays_finite(bound_kind):
+def test_fused_gate_underflow_stays_finite(bound_kind, backend):
     """Gate logits so negative that sigmoid underflows in float32 (lam = 0 exactly without the bound): the
     fused backward divides by lam, so it must be clamped as exp(log lam) is on the unfused path."""
     torch.manual_seed(0)
@@ -92,7 +111,7 @@ def test_fused_gate_underflow_stays_finite(bound_kind):
     bound = _bound(bound_kind, d, torch.float32)
     weight = torch.randn(B, T, d)
     y_ref, g_ref = _run(m, x, bound, None, None, False, weight)
-    y, g = _run(m, x, bound, None, None, True, weight)
+    y, g = _run(m, x, bound, None, None, True, weight, backend=backend)
     assert torch.isfinite(y).all() and all(torch.isfinite(t).all() for t in g.values())
     assert torch.allclose(y, y_ref, rtol=1e-5, atol=1e-6)
     for name in g_ref:

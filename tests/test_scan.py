@@ -1,6 +1,7 @@
 """Every scan implementation against the float64 reference on one case table (tests/helpers/scan_cases.py).
 
-``impl`` "cpu" is the chunked PyTorch scan (kernels/cpu_scan.py), "triton" the Triton kernels
+``impl`` "cpu" is the chunked PyTorch scan (kernels/cpu_scan.py, native kernels off), "native" the compiled CPU
+kernels (kernels/cpu_native.c; skipped where no C compiler builds them), "triton" the Triton kernels
 (kernels/triton_scan.py): compiled on CUDA tensors when a GPU is present, otherwise run by the Triton
 interpreter on CPU tensors. Both run with blocks of 8 steps, so at these sizes every path that long sequences
 take still runs: several CPU chunks, the carry between them (itself chunked at T = 80) and a partial tail;
@@ -18,21 +19,28 @@ import torch
 from helpers.scan_cases import (
     BIDIRECTIONAL_CASES, CASES, BidirectionalCase, ScanCase, check_against_reference, check_bidirectional,
 )
-from kernels import cpu_scan, hgrn_scan, hgrn_scan_bidirectional
+from kernels import cpu_native, cpu_scan, hgrn_scan, hgrn_scan_bidirectional
 from kernels.cpu_scan import hgrn_scan_cpu
 
-IMPLS = ("cpu", "triton")
+IMPLS = ("cpu", "native", "triton")
 BLOCK = 8  # time steps per CPU chunk or Triton tile here (production: CPU chunks of 32, Triton tiles of 16 or 32)
 
 
 def implementation(impl: str, split: bool, request: pytest.FixtureRequest, bidirectional: bool = False):
     """(scan function, device) for ``impl`` with blocks of BLOCK steps; ``split``: Triton splits T into 3
     chunks (the carry-in path) instead of walking all of T in one program."""
-    if impl == "cpu":
-        # the CPU scan as dispatched (its own loop below LOOP_MAX_T steps, chunked above), thresholds scaled down
+    if impl in ("cpu", "native"):
         monkeypatch = request.getfixturevalue("monkeypatch")
-        monkeypatch.setattr(cpu_scan, "CHUNK", BLOCK)
-        monkeypatch.setattr(cpu_scan, "LOOP_MAX_T", BLOCK)
+        if impl == "native":
+            if not cpu_native.available():
+                pytest.skip(f"native CPU kernels unavailable here: {cpu_native.status()}")
+            monkeypatch.setenv("HGRN_CPU_NATIVE", "require")
+        else:
+            # the PyTorch scan as dispatched (its own loop below LOOP_MAX_T steps, chunked above), thresholds
+            # scaled down
+            monkeypatch.setenv("HGRN_CPU_NATIVE", "off")
+            monkeypatch.setattr(cpu_scan, "CHUNK", BLOCK)
+            monkeypatch.setattr(cpu_scan, "LOOP_MAX_T", BLOCK)
         fn = partial(hgrn_scan_bidirectional, impl="cpu") if bidirectional else hgrn_scan_cpu
         return fn, torch.device("cpu")
     ts = request.getfixturevalue("triton_scan")

@@ -1,5 +1,6 @@
-"""What only the CPU scan has: its production chunk and loop threshold on long sequences, memories of ~1000
-steps in fp32, a finite-difference gradient check through every path, and the dispatch to it.
+"""What only the CPU scans have: the PyTorch scan's production chunk and loop threshold on long sequences,
+memories of ~1000 steps in fp32 (PyTorch and native), a finite-difference gradient check through every
+path, and the dispatch to them.
 
 The cases every implementation shares (flags, edges, precisions, both directions) are in tests/test_scan.py.
 """
@@ -11,7 +12,7 @@ import torch
 from helpers.scan_cases import (
     ScanCase, check_against_reference, max_relative_error, outputs_and_grads, scan_inputs, tolerances, widened,
 )
-from kernels import cpu_scan, hgrn_scan
+from kernels import cpu_native, cpu_scan, hgrn_scan
 from kernels.cpu_scan import hgrn_scan_cpu
 from kernels.reference import hgrn_scan_reference
 
@@ -21,16 +22,18 @@ from kernels.reference import hgrn_scan_reference
 @pytest.mark.parametrize(
     "shape", [(3, 64, 4), (2, 65, 3), (2, 97, 7), (1, 200, 9), (2, 1031, 3)], ids=lambda s: "x".join(map(str, s))
 )
-def test_production_chunks_around_the_loop_threshold_and_many_chunks(shape, complex_, reverse):
+def test_production_chunks_around_the_loop_threshold_and_many_chunks(shape, complex_, reverse, monkeypatch):
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "off")
     # kernels.cpu_scan as shipped: the loop up to LOOP_MAX_T = 64 steps, chunks of CHUNK = 32 with a tail above
     assert (cpu_scan.LOOP_MAX_T, cpu_scan.CHUNK) == (64, 32)
     case = ScanCase(*shape, complex_, complex_, True, reverse, seed=sum(shape), tol=tolerances(1e-10))
     check_against_reference(hgrn_scan_cpu, case)
 
 
+@pytest.mark.parametrize("backend", ["torch", "native"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
-def test_near_one_gates_long_sequence(complex_, reverse):
+def test_near_one_gates_long_sequence(complex_, reverse, backend, monkeypatch):
     """log_f about -1e-3 at T = 4096: memories of ~1000 steps, where a naive cumprod or bf16 gate fails, and
     128 chunks, so the carry between chunks is itself a chunked scan.
 
@@ -38,6 +41,9 @@ def test_near_one_gates_long_sequence(complex_, reverse):
     memories fp32 rounding alone reaches 1-2e-5 in the complex gradients of log_f and theta (measured: the
     sequential fp32 loop gives 1.95e-5), so no fp32 implementation can promise 1e-5 there; the fast path must
     not be worse than the loop."""
+    if backend == "native" and not cpu_native.available():
+        pytest.skip(f"native CPU kernels unavailable here: {cpu_native.status()}")
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "off" if backend == "torch" else "require")
     inputs = scan_inputs(ScanCase(2, 4096, 3, complex_, complex_, True, dtype=torch.float32, seed=3))
     with torch.no_grad():
         inputs["log_f"].uniform_(-2e-3, -5e-4)
@@ -52,6 +58,7 @@ def test_near_one_gates_long_sequence(complex_, reverse):
 
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 def test_gradcheck(complex_, monkeypatch):
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "off")
     # chunks of 4 make a 13-step sequence take every path (chunks, recursive carries, tail) while staying
     # small enough for finite differences
     monkeypatch.setattr(cpu_scan, "CHUNK", 4)

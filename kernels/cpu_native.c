@@ -1,0 +1,186 @@
+/* Native CPU kernels for the gated linear recurrence h_t = a_t * h_{t-1} + x_t (kernels/cpu_native.py).
+
+   Why: on the CPU the PyTorch scan (kernels/cpu_scan.py) is dispatch-bound, a few thousand small ops per
+   scan, and it makes several passes over memory. Here one call walks time once, keeping each block of
+   channels' state in registers; blocks of (row, channels) are shared out over OpenMP threads (the same
+   libgomp PyTorch uses, so no second thread pool).
+
+   Compiled twice, with SCALAR float (suffix _f32) and double (suffix _f64): see kernels/cpu_native.py.
+   Layout: every tensor is a (B, L, D) view with channels contiguous; strides are in SCALARs for the B and L
+   axes. Complex values are interleaved (re, im), so a complex row holds 2*D SCALARs.
+
+   Gate kinds: 0 real gate on real x; 1 real magnitude lam times a per-channel phase (cos, sin) on complex x
+   (the HGRU gate lam_t e^{i theta}, never materialised); 2 a full complex gate on complex x. */
+#include <stdint.h>
+
+#ifndef SCALAR
+#define SCALAR float
+#define SUFFIX _f32
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define NAME(base) CAT(base, SUFFIX)
+
+#define BLOCK 32        /* channels per work item: the state lives in registers/L1 */
+#define PAR_MIN 16384   /* below this many (row, step, channel) elements one thread is faster */
+
+typedef SCALAR real;
+
+static int64_t n_threads(int64_t items, int64_t work, int requested) {
+    if (requested <= 1 || work < PAR_MIN || items < 2) return 1;
+    return requested < items ? requested : items;
+}
+
+/* out_t = a_t * out_{t-1} + x_t along L (from L-1 down to 0 with reverse), from h0 (NULL: zero).
+   With accumulate, out_t += h_t instead (h is carried internally). out may alias the gate (kind 2) or x:
+   each position is read before it is written. */
+void NAME(hgrn_scan_forward)(
+    int64_t B, int64_t L, int64_t D, int kind, int reverse, int accumulate, int threads,
+    const real *x, int64_t xsb, int64_t xst,
+    const real *gate, int64_t gsb, int64_t gst,
+    const real *phase,
+    const real *h0, int64_t h0sb,
+    real *out, int64_t osb, int64_t ost)
+{
+    const int64_t nb = (D + BLOCK - 1) / BLOCK;
+    const int cplx = kind != 0;
+    int64_t nt = n_threads(B * nb, B * L * D, threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t item = 0; item < B * nb; item++) {
+        const int64_t b = item / nb, d0 = (item % nb) * BLOCK;
+        const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
+        real hr[BLOCK], hi[BLOCK];
+        for (int64_t j = 0; j < n; j++) {
+            if (h0) {
+                hr[j] = cplx ? h0[b * h0sb + 2 * (d0 + j)] : h0[b * h0sb + d0 + j];
+                hi[j] = cplx ? h0[b * h0sb + 2 * (d0 + j) + 1] : 0;
+            } else {
+                hr[j] = 0;
+                hi[j] = 0;
+            }
+        }
+        for (int64_t k = 0; k < L; k++) {
+            const int64_t t = reverse ? L - 1 - k : k;
+            const real *xp = x + b * xsb + t * xst;
+            const real *gp = gate + b * gsb + t * gst;
+            real *op = out + b * osb + t * ost;
+            if (kind == 0) {
+                for (int64_t j = 0; j < n; j++) {
+                    const int64_t d = d0 + j;
+                    const real h = gp[d] * hr[j] + xp[d];
+                    hr[j] = h;
+                    op[d] = accumulate ? op[d] + h : h;
+                }
+            } else {
+                for (int64_t j = 0; j < n; j++) {
+                    const int64_t d = d0 + j;
+                    real ar, ai;
+                    if (kind == 1) {
+                        ar = gp[d] * phase[2 * d];
+                        ai = gp[d] * phase[2 * d + 1];
+                    } else {
+                        ar = gp[2 * d];
+                        ai = gp[2 * d + 1];
+                    }
+                    const real nr = ar * hr[j] - ai * hi[j] + xp[2 * d];
+                    const real ni = ar * hi[j] + ai * hr[j] + xp[2 * d + 1];
+                    hr[j] = nr;
+                    hi[j] = ni;
+                    op[2 * d] = accumulate ? op[2 * d] + nr : nr;
+                    op[2 * d + 1] = accumulate ? op[2 * d + 1] + ni : ni;
+                }
+            }
+        }
+    }
+}
+
+/* One step of the complex backward for a block of n channels (init: write du and dlog instead of adding;
+   a literal at both call sites, so each gets its own branch-free, vectorised loop). */
+static inline void backward_complex_row(
+    int64_t n, const real *restrict dp, const real *restrict gp, const real *restrict php,
+    const real *restrict hp, const real *restrict up, real *restrict dup, real *restrict dlp,
+    real *restrict cr, real *restrict ci, real *restrict th, const int init)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const real Gr = dp[2 * j] + cr[j], Gi = dp[2 * j + 1] + ci[j];
+        const real vr = hp[2 * j] - up[2 * j], vi = hp[2 * j + 1] - up[2 * j + 1];
+        /* conj(v) G = (vr Gr + vi Gi) + i (vr Gi - vi Gr) */
+        const real pr = vr * Gr + vi * Gi;
+        dup[2 * j] = init ? Gr : dup[2 * j] + Gr;
+        dup[2 * j + 1] = init ? Gi : dup[2 * j + 1] + Gi;
+        dlp[j] = init ? pr : dlp[j] + pr;
+        th[j] += vr * Gi - vi * Gr;
+        /* conj(a_t) G_t with a_t = lam_t (c + i s): the carry to the next step of the sweep */
+        const real ar = gp[j] * php[2 * j], ai = gp[j] * php[2 * j + 1];
+        cr[j] = ar * Gr + ai * Gi;
+        ci[j] = ar * Gi - ai * Gr;
+    }
+}
+
+/* The backward of one scan (kinds 0 and 1), against its direction in one sweep, from the gradient dh
+   reaching each state, the scan's states h and its input u:
+       G_t = dh_t + conj(a_{t+1}) G_{t+1}   (t+1: the next step in the scan's direction; G past the end = 0)
+       v_t = h_t - u_t = a_t h_{t-1},  P_t = conj(v_t) G_t
+       du_t (+)= G_t,  dlog_t (+)= Re P_t  (the gradient of log lam_t),  dtheta[b, d] = sum_t Im P_t
+   With init, du and dlog are written instead of accumulated. dlog and dtheta may be NULL. dtheta is a
+   (B, D) array of per-row sums (rows run on different threads; the caller sums them). */
+void NAME(hgrn_scan_backward)(
+    int64_t B, int64_t L, int64_t D, int kind, int reverse, int init, int threads,
+    const real *dh, int64_t dsb, int64_t dst,
+    const real *gate, int64_t gsb, int64_t gst,
+    const real *phase,
+    const real *h, int64_t hsb, int64_t hst,
+    const real *u, int64_t usb, int64_t ust,
+    real *du, int64_t dusb, int64_t dust,
+    real *dlog, int64_t dlsb, int64_t dlst,
+    real *dtheta)
+{
+    const int64_t nb = (D + BLOCK - 1) / BLOCK;
+    const int cplx = kind != 0;
+    int64_t nt = n_threads(B * nb, B * L * D, threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t item = 0; item < B * nb; item++) {
+        const int64_t b = item / nb, d0 = (item % nb) * BLOCK;
+        const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
+        real cr[BLOCK], ci[BLOCK], th[BLOCK];   /* cr, ci: conj(a_{t+1}) G_{t+1}, carried to step t */
+        real zero[2 * BLOCK];                     /* the dlog row when there is none: written, never read */
+        for (int64_t j = 0; j < n; j++) {
+            cr[j] = 0;
+            ci[j] = 0;
+            th[j] = 0;
+        }
+        for (int64_t k = 0; k < L; k++) {
+            const int64_t t = reverse ? k : L - 1 - k;   /* against the scan's direction */
+            const real *restrict dp = dh + b * dsb + t * dst + (cplx ? 2 : 1) * d0;
+            const real *restrict gp = gate + b * gsb + t * gst + d0;
+            const real *restrict hp = h + b * hsb + t * hst + (cplx ? 2 : 1) * d0;
+            const real *restrict up = u + b * usb + t * ust + (cplx ? 2 : 1) * d0;
+            real *restrict dup = du + b * dusb + t * dust + (cplx ? 2 : 1) * d0;
+            real *restrict dlp = dlog ? dlog + b * dlsb + t * dlst + d0 : zero;
+            const real *restrict php = cplx ? phase + 2 * d0 : 0;
+            if (!cplx) {
+                if (init) {
+                    for (int64_t j = 0; j < n; j++) {
+                        const real G = dp[j] + cr[j];
+                        dup[j] = G;
+                        dlp[j] = (hp[j] - up[j]) * G;
+                        cr[j] = gp[j] * G;
+                    }
+                } else {
+                    for (int64_t j = 0; j < n; j++) {
+                        const real G = dp[j] + cr[j];
+                        dup[j] += G;
+                        dlp[j] += (hp[j] - up[j]) * G;
+                        cr[j] = gp[j] * G;
+                    }
+                }
+            } else if (init) {
+                backward_complex_row(n, dp, gp, php, hp, up, dup, dlp, cr, ci, th, 1);
+            } else {
+                backward_complex_row(n, dp, gp, php, hp, up, dup, dlp, cr, ci, th, 0);
+            }
+        }
+        if (dtheta)
+            for (int64_t j = 0; j < n; j++) dtheta[b * D + d0 + j] = (real)th[j];
+    }
+}

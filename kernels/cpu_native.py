@@ -1,0 +1,236 @@
+"""The native CPU scan kernels (kernels/cpu_native.c): built with the system C compiler on first use, loaded
+through ctypes, and skipped cleanly where they cannot be built.
+
+    python -m kernels.cpu_native          # build now (``make install`` does) and print what is used
+
+The PyTorch scan (kernels/cpu_scan.py) stays the fallback and the reference the native one is tested
+against. ``HGRN_CPU_NATIVE`` chooses: ``auto`` (default: native where it builds), ``off`` (never) or
+``require`` (fail with the compiler's message instead of falling back). The library is cached under
+``HGRN_NATIVE_CACHE`` (default ``~/.cache/hgrn-bench``), keyed by the source, the compiler command and the
+CPU's instruction-set flags, so a cache shared between machines never runs code built for another CPU.
+
+Why ctypes and plain C, not a PyTorch C++ extension: the C file compiles in under a second against no
+headers but libc's, where a torch extension takes a minute per build. The OpenMP runtime it links is the
+one PyTorch has already loaded (same soname), so both share one thread pool.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Optional
+
+import torch
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_native.c")
+MODES = ("auto", "off", "require")
+GATE_REAL, GATE_PHASE, GATE_COMPLEX = 0, 1, 2
+_DTYPES = {torch.float32: "_f32", torch.float64: "_f64"}
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+class NativeUnavailable(RuntimeError):
+    """The native kernels were required (HGRN_CPU_NATIVE=require) but could not be built or loaded."""
+
+
+def mode() -> str:
+    value = os.environ.get("HGRN_CPU_NATIVE", "auto").strip().lower()
+    if value not in MODES:
+        raise ValueError(f"HGRN_CPU_NATIVE={value!r}: choose one of {', '.join(MODES)}")
+    return value
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _command(compiler: str, out: str, scalar: str, suffix: str) -> list[str]:
+    flags = ["-O3", "-fPIC", "-fopenmp", "-std=c99", f"-DSCALAR={scalar}", f"-DSUFFIX={suffix}"]
+    if _cpu_flags() and platform.machine() in ("x86_64", "AMD64"):
+        flags.append("-march=native")  # safe: the cache key holds this CPU's flags
+    return [compiler, *flags, "-c", SOURCE, "-o", out]
+
+
+def _compiler() -> Optional[str]:
+    """The C compiler: $CC if set (None if it does not exist), else cc or gcc on the PATH."""
+    if os.environ.get("CC"):
+        return shutil.which(os.environ["CC"])
+    return shutil.which("cc") or shutil.which("gcc")
+
+
+def _build(cache: str) -> str:
+    """Compile the two precisions into one shared library in ``cache`` (reused when present); its path."""
+    compiler = _compiler()
+    if compiler is None:
+        where = f"CC={os.environ['CC']} does not exist" if os.environ.get("CC") else "no cc or gcc on the PATH"
+        raise NativeUnavailable(f"no C compiler ({where}); install gcc or set CC")
+    with open(SOURCE, "rb") as f:
+        source = f.read()
+    key = hashlib.sha256(source + "\0".join(
+        [compiler, platform.machine(), _cpu_flags(), " ".join(_command(compiler, "", "", ""))]).encode()).hexdigest()[:16]
+    path = os.path.join(cache, f"hgrn_cpu_native-{key}.so")
+    if os.path.exists(path):
+        return path
+    os.makedirs(cache, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:  # build beside the target, then an atomic rename
+        objects = []
+        for scalar, suffix in (("float", "_f32"), ("double", "_f64")):
+            obj = os.path.join(tmp, f"native{suffix}.o")
+            done = subprocess.run(_command(compiler, obj, scalar, suffix), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise NativeUnavailable(f"compiling {SOURCE} failed:\n{done.stderr.strip()[:2000]}")
+            objects.append(obj)
+        lib = os.path.join(tmp, "lib.so")
+        done = subprocess.run([compiler, "-shared", "-fopenmp", *objects, "-o", lib], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise NativeUnavailable(f"linking the native scan failed:\n{done.stderr.strip()[:2000]}")
+        os.replace(lib, path)
+    return path
+
+
+def _load() -> ctypes.CDLL:
+    cache = os.environ.get("HGRN_NATIVE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hgrn-bench")
+    lib = ctypes.CDLL(_build(cache))
+    i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    for suffix in _DTYPES.values():
+        fwd = getattr(lib, "hgrn_scan_forward" + suffix)
+        fwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
+                        ptr, i64, i64]
+        fwd.restype = None
+        bwd = getattr(lib, "hgrn_scan_backward" + suffix)
+        bwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
+                        i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr]
+        bwd.restype = None
+    return lib
+
+
+def library() -> Optional[ctypes.CDLL]:
+    """The loaded kernels, or None (HGRN_CPU_NATIVE=off, or they cannot be built: see ``status()``)."""
+    choice = mode()
+    if choice == "off":
+        return None
+    with _lock:
+        if "lib" not in _state:
+            try:
+                _state["lib"], _state["error"] = _load(), None
+            except (NativeUnavailable, OSError, subprocess.SubprocessError) as err:
+                _state["lib"], _state["error"] = None, f"{type(err).__name__}: {err}"
+    if _state["lib"] is None and choice == "require":
+        raise NativeUnavailable(f"HGRN_CPU_NATIVE=require, but the native CPU scan is unavailable: {_state['error']}")
+    return _state["lib"]  # type: ignore[return-value]
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def status() -> str:
+    """One line for logs and benchmarks: which CPU scan runs and, if not the native one, why."""
+    if mode() == "off":
+        return "PyTorch CPU scan (HGRN_CPU_NATIVE=off)"
+    if library() is not None:
+        return "native CPU scan (kernels/cpu_native.c)"
+    return f"PyTorch CPU scan (native unavailable: {str(_state['error']).splitlines()[0]})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Calls. Each tensor argument is a (B, L, D) view with channels contiguous; complex tensors go through their
+# real view. Strides are passed in scalars.
+
+
+def _scalars(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _strides(t: torch.Tensor) -> tuple[int, int]:
+    r = _scalars(t)
+    return r.stride(0), r.stride(1)
+
+
+def supports(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether these (B, L, D) views can go to the kernels: CPU, float32/64 (or their complex types), one
+    real precision, channels contiguous (interleaved pairs for complex)."""
+    real = None
+    for t in tensors:
+        if t is None:
+            continue
+        if t.device.type != "cpu" or t.dim() != 3:
+            return False
+        r = _scalars(t)
+        if r.dtype not in _DTYPES or (real is not None and r.dtype != real):
+            return False
+        real = r.dtype
+        if t.shape[2] > 1 and r.stride(2) != (2 if t.is_complex() else 1):
+            return False
+        if t.is_complex() and r.stride(3) != 1:
+            return False
+    return real is not None
+
+
+def _fn(name: str, dtype: torch.dtype):
+    lib = library()
+    if lib is None:
+        raise NativeUnavailable(f"native CPU scan unavailable: {status()}")
+    return getattr(lib, name + _DTYPES[_scalars(torch.empty(0, dtype=dtype)).dtype])
+
+
+def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
+    return None if t is None else t.data_ptr()
+
+
+def scan_forward(x: torch.Tensor, gate: torch.Tensor, out: torch.Tensor, *, kind: int, reverse: bool = False,
+                 phase: Optional[torch.Tensor] = None, h0: Optional[torch.Tensor] = None,
+                 accumulate: bool = False) -> torch.Tensor:
+    """out_t = gate_t * out_{t-1} + x_t over dim 1 (``accumulate``: out_t += h_t). ``phase`` (D, 2) cos/sin for
+    kind GATE_PHASE; ``h0`` (B, D) the state entering (its channels contiguous). No autograd."""
+    B, L, D = x.shape
+    if phase is not None:
+        phase = phase.contiguous()
+    h0_sb = 0
+    if h0 is not None:
+        h0_sb = _scalars(h0).stride(0)
+    _fn("hgrn_scan_forward", out.dtype)(
+        B, L, D, kind, int(reverse), int(accumulate), torch.get_num_threads(),
+        _ptr(x), *_strides(x), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(h0), h0_sb, _ptr(out), *_strides(out))
+    return out
+
+
+def scan_backward(dh: torch.Tensor, gate: torch.Tensor, h: torch.Tensor, u: torch.Tensor, du: torch.Tensor, *,
+                  kind: int, reverse: bool, init: bool, phase: Optional[torch.Tensor] = None,
+                  dlog: Optional[torch.Tensor] = None, dtheta: Optional[torch.Tensor] = None) -> None:
+    """One scan's backward in one sweep (see cpu_native.c): du (+)= G, dlog (+)= Re conj(h - u) G and, for
+    complex scans, dtheta (B, D) = per-row sums of Im conj(h - u) G. ``init`` writes instead of adding."""
+    B, L, D = dh.shape
+    if phase is not None:
+        phase = phase.contiguous()
+    dl = (0, 0) if dlog is None else _strides(dlog)
+    _fn("hgrn_scan_backward", du.dtype)(
+        B, L, D, kind, int(reverse), int(init), torch.get_num_threads(),
+        _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(h), *_strides(h), _ptr(u),
+        *_strides(u), _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
+
+
+def main() -> None:
+    os.environ.setdefault("HGRN_CPU_NATIVE", "auto")
+    print(status())
+    # never fails: without a compiler the PyTorch scan runs instead (the line above says so)
+
+
+if __name__ == "__main__":
+    main()

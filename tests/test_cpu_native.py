@@ -1,0 +1,184 @@
+"""The native CPU kernels (kernels/cpu_native.c) against a per-step float64 loop and autograd, and the clean
+fallback to the PyTorch scan where they cannot be built.
+
+The scan semantics every implementation shares run through tests/test_scan.py (impl "native"); the fused
+HGRU layer on these kernels through tests/test_fused_hgru.py. Here: what only the kernels have (the three
+gate kinds, strided and zero-stride views, accumulate, aliasing, the one-sweep backward, thread counts)
+and the build.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kernels import cpu_native, cpu_scan, hgrn_scan
+
+COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+@pytest.fixture
+def native():
+    if not cpu_native.available():
+        pytest.skip(f"native CPU kernels unavailable here: {cpu_native.status()}")
+    return cpu_native
+
+
+def _loop(x, a, h0=None, reverse=False):
+    """h_t = a_t h_{t-1} + x_t in float64/complex128, one step at a time."""
+    x, a = x.to(torch.complex128 if x.is_complex() else torch.float64), a.to(torch.complex128 if a.is_complex() else torch.float64)
+    out = torch.empty_like(x)
+    prev = None if h0 is None else h0.to(x.dtype)
+    for t in (range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])):
+        prev = x[:, t] if prev is None else a[:, t] * prev + x[:, t]
+        out[:, t] = prev
+    return out
+
+
+def _inputs(B, L, D, dtype, complex_, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, L, D, dtype=dtype, generator=g)
+    if complex_:
+        x = torch.complex(x, torch.randn(B, L, D, dtype=dtype, generator=g))
+    lam = torch.rand(B, L, D, dtype=dtype, generator=g) * 0.98 + 0.01
+    theta = torch.randn(D, dtype=dtype, generator=g)
+    return x, lam, theta
+
+
+TOL = {torch.float32: 2e-6, torch.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
+@pytest.mark.parametrize("kind", ["real", "phase", "complex"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_forward_kinds_equal_the_loop(native, dtype, kind, reverse):
+    # D = 45 is one full block of channels plus a partial one
+    x, lam, theta = _inputs(3, 29, 45, dtype, kind != "real")
+    a = torch.polar(lam, theta.expand_as(lam)) if kind != "real" else lam
+    phase = torch.stack([theta.cos(), theta.sin()], -1)
+    out = torch.empty_like(x)
+    gate = lam if kind != "complex" else a
+    code = {"real": native.GATE_REAL, "phase": native.GATE_PHASE, "complex": native.GATE_COMPLEX}[kind]
+    native.scan_forward(x, gate, out, kind=code, reverse=reverse, phase=phase if kind == "phase" else None)
+    want = _loop(x, a, reverse=reverse)
+    assert (out - want).abs().max() <= TOL[dtype] * want.abs().max()
+
+
+def test_strided_views_initial_state_accumulate_and_aliasing(native):
+    """Views with row strides, a zero-stride (per-channel) gate, a state entering, out += h, and out written
+    over the gate it reads (how the PyTorch-side callers use the kernel)."""
+    x_full, lam_full, theta = _inputs(4, 40, 10, torch.float64, True, seed=1)
+    x = x_full[:, 5:35]  # rows stride over 40 steps
+    per_channel = lam_full[0, 0]
+    gate = per_channel.expand(4, 30, 10)  # strides (0, 0, 1)
+    phase = torch.stack([theta.cos(), theta.sin()], -1)
+    h0 = torch.randn(4, 10, dtype=torch.complex128)
+    a = torch.polar(gate, theta.expand(4, 30, 10))
+    want = _loop(x, a, h0)
+    out = torch.ones(4, 30, 10, dtype=torch.complex128)
+    native.scan_forward(x, gate, out, kind=native.GATE_PHASE, phase=phase, h0=h0, accumulate=True)
+    assert torch.allclose(out - 1, want, rtol=1e-12, atol=1e-12)
+    full_gate = a.contiguous()
+    native.scan_forward(x, full_gate, full_gate, kind=native.GATE_COMPLEX, h0=h0)  # out aliases the gate
+    assert torch.allclose(full_gate, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_backward_sweep_equals_autograd(native, complex_, reverse):
+    """du = G, dlog = Re conj(a h_prev) G and dtheta = sum of Im conj(a h_prev) G, against autograd through
+    the float64 loop; then the same sweep accumulating onto existing gradients."""
+    x, lam, theta = _inputs(2, 33, 37, torch.float64, complex_, seed=2)
+    leaves = [t.clone().requires_grad_() for t in (x, lam, theta)]
+    xr, lr, tr = leaves
+    a = torch.polar(lr, tr.expand_as(lr)) if complex_ else lr
+    h = _loop(xr, a, reverse=reverse)
+    dh = torch.randn_like(h.detach())
+    loss = (h.conj() * dh).real.sum() if complex_ else (h * dh).sum()
+    gx, glam, gtheta = torch.autograd.grad(loss, leaves, allow_unused=True)
+    phase = torch.stack([theta.cos(), theta.sin()], -1) if complex_ else None
+    kind = native.GATE_PHASE if complex_ else native.GATE_REAL
+    states = h.detach().contiguous()
+    du, dlog = torch.empty_like(x), torch.empty_like(lam)
+    dtheta = torch.empty(2, 37, dtype=torch.float64) if complex_ else None
+    native.scan_backward(dh, lam, states, x, du, kind=kind, reverse=reverse, init=True, phase=phase, dlog=dlog,
+                         dtheta=dtheta)
+    assert torch.allclose(du, gx, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(dlog / lam, glam, rtol=1e-10, atol=1e-12)  # dlog is the gradient of log lam
+    if complex_:
+        assert torch.allclose(dtheta.sum(0), gtheta, rtol=1e-10, atol=1e-12)
+    native.scan_backward(dh, lam, states, x, du, kind=kind, reverse=reverse, init=False, phase=phase, dlog=dlog)
+    assert torch.allclose(du, 2 * gx, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(dlog / lam, 2 * glam, rtol=1e-10, atol=1e-12)
+
+
+def test_thread_count_does_not_change_the_result(native):
+    """Blocks of channels are independent work items, so 1 and 2 threads give the same bits."""
+    x, lam, theta = _inputs(3, 300, 70, torch.float32, True, seed=3)
+    phase = torch.stack([theta.cos(), theta.sin()], -1)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out = torch.empty_like(x)
+            results.append(native.scan_forward(x, lam, out, kind=native.GATE_PHASE, phase=phase))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0], results[1])
+
+
+def test_scan_dispatch_uses_native_where_built_and_torch_when_off(native, monkeypatch):
+    x, lam, theta = _inputs(2, 100, 5, torch.float32, False, seed=4)
+    calls = []
+    real_forward = native.scan_forward
+    monkeypatch.setattr(native, "scan_forward", lambda *a, **k: calls.append(1) or real_forward(*a, **k))
+    fast = hgrn_scan(x, lam.log(), impl="cpu")
+    assert calls, "the CPU scan did not use the native kernel"
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "off")
+    calls.clear()
+    slow = hgrn_scan(x, lam.log(), impl="cpu")
+    assert not calls
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+# -- the build and the fallback -------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """No cached library and no loaded one: the next call builds from scratch into tmp_path."""
+    monkeypatch.setattr(cpu_native, "_state", {})
+    monkeypatch.setenv("HGRN_NATIVE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_without_a_compiler_the_pytorch_scan_runs(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_build / "no-such-compiler"))
+    assert not cpu_native.available()
+    assert "native unavailable" in cpu_native.status() and "no-such-compiler" in cpu_native.status()
+    x, lam, _ = _inputs(2, 90, 4, torch.float64, False, seed=5)
+    got = hgrn_scan(x, lam.log(), impl="cpu")
+    assert torch.allclose(got, _loop(x, lam), rtol=1e-12, atol=1e-12)
+    assert cpu_scan.scan_with_gate(x, lam).shape == x.shape
+    with pytest.raises(ValueError, match="scan strategy 'native'"):
+        cpu_scan.scan_with_gate(x, lam, strategy="native")
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "require")
+    with pytest.raises(cpu_native.NativeUnavailable, match="HGRN_CPU_NATIVE=require"):
+        hgrn_scan(x, lam.log(), impl="cpu")
+
+
+def test_build_from_scratch_is_cached(fresh_build):
+    if cpu_native._compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    assert cpu_native.available(), cpu_native.status()
+    built = list(fresh_build.glob("hgrn_cpu_native-*.so"))
+    assert len(built) == 1
+    cpu_native._state.clear()
+    stamp = built[0].stat().st_mtime_ns
+    assert cpu_native.available()  # loaded again, not rebuilt
+    assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_bad_mode_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HGRN_CPU_NATIVE", "sometimes")
+    with pytest.raises(ValueError, match="HGRN_CPU_NATIVE='sometimes'.*auto, off, require"):
+        cpu_native.library()
