@@ -31,11 +31,45 @@ static int64_t n_threads(int64_t items, int64_t work, int requested) {
     return requested < items ? requested : items;
 }
 
-/* out_t = a_t * out_{t-1} + x_t along L (from L-1 down to 0 with reverse), from h0 (NULL: zero).
-   With accumulate, out_t += h_t instead (h is carried internally). out may alias the gate (kind 2) or x:
-   each position is read before it is written. */
+/* One step of the forward scan for a block of n channels. store: 0 out = h, 1 out += h, 2 out = a h_prev
+   (the gated previous state, v_t = h_t - x_t computed without the cancellation). A literal at every call
+   site, so each gets its own branch-free loop. kind as above; gate and phase are offset to the block. */
+static inline void forward_row(
+    int64_t n, int kind, const real *xp, const real *gp, const real *php, real *op,
+    real *restrict hr, real *restrict hi, const int store)
+{
+    if (kind == 0) {
+        for (int64_t j = 0; j < n; j++) {
+            const real v = gp[j] * hr[j];
+            const real h = v + xp[j];
+            hr[j] = h;
+            op[j] = store == 0 ? h : store == 1 ? op[j] + h : v;
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        real ar, ai;
+        if (kind == 1) {
+            ar = gp[j] * php[2 * j];
+            ai = gp[j] * php[2 * j + 1];
+        } else {
+            ar = gp[2 * j];
+            ai = gp[2 * j + 1];
+        }
+        const real vr = ar * hr[j] - ai * hi[j], vi = ar * hi[j] + ai * hr[j];
+        const real nr = vr + xp[2 * j], ni = vi + xp[2 * j + 1];
+        hr[j] = nr;
+        hi[j] = ni;
+        op[2 * j] = store == 0 ? nr : store == 1 ? op[2 * j] + nr : vr;
+        op[2 * j + 1] = store == 0 ? ni : store == 1 ? op[2 * j + 1] + ni : vi;
+    }
+}
+
+/* h_t = a_t * h_{t-1} + x_t along L (from L-1 down to 0 with reverse), from h0 (NULL: zero), stored into
+   out as ``store`` says (see forward_row). out may alias the gate (kind 2) or x: each position is read
+   before it is written. */
 void NAME(hgrn_scan_forward)(
-    int64_t B, int64_t L, int64_t D, int kind, int reverse, int accumulate, int threads,
+    int64_t B, int64_t L, int64_t D, int kind, int reverse, int store, int threads,
     const real *x, int64_t xsb, int64_t xst,
     const real *gate, int64_t gsb, int64_t gst,
     const real *phase,
@@ -43,7 +77,8 @@ void NAME(hgrn_scan_forward)(
     real *out, int64_t osb, int64_t ost)
 {
     const int64_t nb = (D + BLOCK - 1) / BLOCK;
-    const int cplx = kind != 0;
+    const int w = kind != 0 ? 2 : 1;   /* SCALARs per channel in x, out, h0 */
+    const int gw = kind == 2 ? 2 : 1;  /* SCALARs per channel in the gate */
     int64_t nt = n_threads(B * nb, B * L * D, threads);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t item = 0; item < B * nb; item++) {
@@ -51,45 +86,21 @@ void NAME(hgrn_scan_forward)(
         const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
         real hr[BLOCK], hi[BLOCK];
         for (int64_t j = 0; j < n; j++) {
-            if (h0) {
-                hr[j] = cplx ? h0[b * h0sb + 2 * (d0 + j)] : h0[b * h0sb + d0 + j];
-                hi[j] = cplx ? h0[b * h0sb + 2 * (d0 + j) + 1] : 0;
-            } else {
-                hr[j] = 0;
-                hi[j] = 0;
-            }
+            hr[j] = h0 ? h0[b * h0sb + w * (d0 + j)] : 0;
+            hi[j] = h0 && w == 2 ? h0[b * h0sb + 2 * (d0 + j) + 1] : 0;
         }
+        const real *php = kind == 1 ? phase + 2 * d0 : 0;
         for (int64_t k = 0; k < L; k++) {
             const int64_t t = reverse ? L - 1 - k : k;
-            const real *xp = x + b * xsb + t * xst;
-            const real *gp = gate + b * gsb + t * gst;
-            real *op = out + b * osb + t * ost;
-            if (kind == 0) {
-                for (int64_t j = 0; j < n; j++) {
-                    const int64_t d = d0 + j;
-                    const real h = gp[d] * hr[j] + xp[d];
-                    hr[j] = h;
-                    op[d] = accumulate ? op[d] + h : h;
-                }
-            } else {
-                for (int64_t j = 0; j < n; j++) {
-                    const int64_t d = d0 + j;
-                    real ar, ai;
-                    if (kind == 1) {
-                        ar = gp[d] * phase[2 * d];
-                        ai = gp[d] * phase[2 * d + 1];
-                    } else {
-                        ar = gp[2 * d];
-                        ai = gp[2 * d + 1];
-                    }
-                    const real nr = ar * hr[j] - ai * hi[j] + xp[2 * d];
-                    const real ni = ar * hi[j] + ai * hr[j] + xp[2 * d + 1];
-                    hr[j] = nr;
-                    hi[j] = ni;
-                    op[2 * d] = accumulate ? op[2 * d] + nr : nr;
-                    op[2 * d + 1] = accumulate ? op[2 * d + 1] + ni : ni;
-                }
-            }
+            const real *xp = x + b * xsb + t * xst + w * d0;
+            const real *gp = gate + b * gsb + t * gst + gw * d0;
+            real *op = out + b * osb + t * ost + w * d0;
+            if (store == 0)
+                forward_row(n, kind, xp, gp, php, op, hr, hi, 0);
+            else if (store == 1)
+                forward_row(n, kind, xp, gp, php, op, hr, hi, 1);
+            else
+                forward_row(n, kind, xp, gp, php, op, hr, hi, 2);
         }
     }
 }
@@ -98,12 +109,12 @@ void NAME(hgrn_scan_forward)(
    a literal at both call sites, so each gets its own branch-free, vectorised loop). */
 static inline void backward_complex_row(
     int64_t n, const real *restrict dp, const real *restrict gp, const real *restrict php,
-    const real *restrict hp, const real *restrict up, real *restrict dup, real *restrict dlp,
+    const real *restrict vp, real *restrict dup, real *restrict dlp,
     real *restrict cr, real *restrict ci, real *restrict th, const int init)
 {
     for (int64_t j = 0; j < n; j++) {
         const real Gr = dp[2 * j] + cr[j], Gi = dp[2 * j + 1] + ci[j];
-        const real vr = hp[2 * j] - up[2 * j], vi = hp[2 * j + 1] - up[2 * j + 1];
+        const real vr = vp[2 * j], vi = vp[2 * j + 1];
         /* conj(v) G = (vr Gr + vi Gi) + i (vr Gi - vi Gr) */
         const real pr = vr * Gr + vi * Gi;
         dup[2 * j] = init ? Gr : dup[2 * j] + Gr;
@@ -118,9 +129,9 @@ static inline void backward_complex_row(
 }
 
 /* The backward of one scan (kinds 0 and 1), against its direction in one sweep, from the gradient dh
-   reaching each state, the scan's states h and its input u:
+   reaching each state and the scan's gated previous states v_t = a_t h_{t-1} (forward with store 2):
        G_t = dh_t + conj(a_{t+1}) G_{t+1}   (t+1: the next step in the scan's direction; G past the end = 0)
-       v_t = h_t - u_t = a_t h_{t-1},  P_t = conj(v_t) G_t
+       P_t = conj(v_t) G_t
        du_t (+)= G_t,  dlog_t (+)= Re P_t  (the gradient of log lam_t),  dtheta[b, d] = sum_t Im P_t
    With init, du and dlog are written instead of accumulated. dlog and dtheta may be NULL. dtheta is a
    (B, D) array of per-row sums (rows run on different threads; the caller sums them). */
@@ -129,8 +140,7 @@ void NAME(hgrn_scan_backward)(
     const real *dh, int64_t dsb, int64_t dst,
     const real *gate, int64_t gsb, int64_t gst,
     const real *phase,
-    const real *h, int64_t hsb, int64_t hst,
-    const real *u, int64_t usb, int64_t ust,
+    const real *v, int64_t vsb, int64_t vst,
     real *du, int64_t dusb, int64_t dust,
     real *dlog, int64_t dlsb, int64_t dlst,
     real *dtheta)
@@ -153,8 +163,7 @@ void NAME(hgrn_scan_backward)(
             const int64_t t = reverse ? k : L - 1 - k;   /* against the scan's direction */
             const real *restrict dp = dh + b * dsb + t * dst + (cplx ? 2 : 1) * d0;
             const real *restrict gp = gate + b * gsb + t * gst + d0;
-            const real *restrict hp = h + b * hsb + t * hst + (cplx ? 2 : 1) * d0;
-            const real *restrict up = u + b * usb + t * ust + (cplx ? 2 : 1) * d0;
+            const real *restrict vp = v + b * vsb + t * vst + (cplx ? 2 : 1) * d0;
             real *restrict dup = du + b * dusb + t * dust + (cplx ? 2 : 1) * d0;
             real *restrict dlp = dlog ? dlog + b * dlsb + t * dlst + d0 : zero;
             const real *restrict php = cplx ? phase + 2 * d0 : 0;
@@ -163,21 +172,21 @@ void NAME(hgrn_scan_backward)(
                     for (int64_t j = 0; j < n; j++) {
                         const real G = dp[j] + cr[j];
                         dup[j] = G;
-                        dlp[j] = (hp[j] - up[j]) * G;
+                        dlp[j] = vp[j] * G;
                         cr[j] = gp[j] * G;
                     }
                 } else {
                     for (int64_t j = 0; j < n; j++) {
                         const real G = dp[j] + cr[j];
                         dup[j] += G;
-                        dlp[j] += (hp[j] - up[j]) * G;
+                        dlp[j] += vp[j] * G;
                         cr[j] = gp[j] * G;
                     }
                 }
             } else if (init) {
-                backward_complex_row(n, dp, gp, php, hp, up, dup, dlp, cr, ci, th, 1);
+                backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 1);
             } else {
-                backward_complex_row(n, dp, gp, php, hp, up, dup, dlp, cr, ci, th, 0);
+                backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 0);
             }
         }
         if (dtheta)

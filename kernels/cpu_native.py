@@ -115,7 +115,7 @@ def _load() -> ctypes.CDLL:
         fwd.restype = None
         bwd = getattr(lib, "hgrn_scan_backward" + suffix)
         bwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
-                        i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr]
+                        i64, ptr, i64, i64, ptr, i64, i64, ptr]
         bwd.restype = None
     return lib
 
@@ -194,36 +194,39 @@ def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
     return None if t is None else t.data_ptr()
 
 
+STORE = {"h": 0, "add": 1, "v": 2}
+
+
 def scan_forward(x: torch.Tensor, gate: torch.Tensor, out: torch.Tensor, *, kind: int, reverse: bool = False,
                  phase: Optional[torch.Tensor] = None, h0: Optional[torch.Tensor] = None,
-                 accumulate: bool = False) -> torch.Tensor:
-    """out_t = gate_t * out_{t-1} + x_t over dim 1 (``accumulate``: out_t += h_t). ``phase`` (D, 2) cos/sin for
-    kind GATE_PHASE; ``h0`` (B, D) the state entering (its channels contiguous). No autograd."""
+                 store: str = "h") -> torch.Tensor:
+    """h_t = gate_t * h_{t-1} + x_t over dim 1, stored into ``out`` as ``store`` says: "h" the states, "add"
+    out += h, "v" the gated previous states gate_t * h_{t-1} (what ``scan_backward`` takes). ``phase``
+    (D, 2) cos/sin for kind GATE_PHASE; ``h0`` (B, D) the state entering (channels contiguous). No autograd."""
     B, L, D = x.shape
     if phase is not None:
         phase = phase.contiguous()
-    h0_sb = 0
-    if h0 is not None:
-        h0_sb = _scalars(h0).stride(0)
+    h0_sb = 0 if h0 is None else _scalars(h0).stride(0)
     _fn("hgrn_scan_forward", out.dtype)(
-        B, L, D, kind, int(reverse), int(accumulate), torch.get_num_threads(),
+        B, L, D, kind, int(reverse), STORE[store], torch.get_num_threads(),
         _ptr(x), *_strides(x), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(h0), h0_sb, _ptr(out), *_strides(out))
     return out
 
 
-def scan_backward(dh: torch.Tensor, gate: torch.Tensor, h: torch.Tensor, u: torch.Tensor, du: torch.Tensor, *,
-                  kind: int, reverse: bool, init: bool, phase: Optional[torch.Tensor] = None,
+def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: torch.Tensor, du: torch.Tensor, *, kind: int,
+                  reverse: bool, init: bool, phase: Optional[torch.Tensor] = None,
                   dlog: Optional[torch.Tensor] = None, dtheta: Optional[torch.Tensor] = None) -> None:
-    """One scan's backward in one sweep (see cpu_native.c): du (+)= G, dlog (+)= Re conj(h - u) G and, for
-    complex scans, dtheta (B, D) = per-row sums of Im conj(h - u) G. ``init`` writes instead of adding."""
+    """One scan's backward in one sweep (see cpu_native.c) from the gradient dh reaching its states and its
+    gated previous states v (``scan_forward(..., store="v")``): du (+)= G, dlog (+)= Re conj(v) G and, for
+    complex scans, dtheta (B, D) = per-row sums of Im conj(v) G. ``init`` writes instead of adding."""
     B, L, D = dh.shape
     if phase is not None:
         phase = phase.contiguous()
     dl = (0, 0) if dlog is None else _strides(dlog)
     _fn("hgrn_scan_backward", du.dtype)(
         B, L, D, kind, int(reverse), int(init), torch.get_num_threads(),
-        _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(h), *_strides(h), _ptr(u),
-        *_strides(u), _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
+        _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(v), *_strides(v),
+        _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
 
 
 def main() -> None:

@@ -56,14 +56,21 @@ def _gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, acc: t
     by it).
     """
     if forget_mode == "bound":
+        lam = gamma.to(acc).clamp_min(_TINY)
+    elif gamma is None:
+        lam = torch.sigmoid(z.to(acc)).clamp_min_(_TINY)
+    else:
         gam = gamma.to(acc)
-        return gam.clamp_min(_TINY), 1 - gam
-    zf = z.to(acc)
-    if gamma is None:
-        return torch.sigmoid(zf).clamp_min_(_TINY), torch.sigmoid(-zf)
-    gam = gamma.to(acc)
-    lam = torch.addcmul(gam, 1 - gam, torch.sigmoid(zf)).clamp_min_(_TINY)
-    return lam, torch.sigmoid(-zf).mul_(1 - gam)
+        lam = torch.addcmul(gam, 1 - gam, torch.sigmoid(z.to(acc))).clamp_min_(_TINY)
+    return lam, _one_minus_gate(z, gamma, forget_mode, acc)
+
+
+def _one_minus_gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, acc: torch.dtype) -> Tensor:
+    """1 - lam alone (as ``_gate`` computes it), for a backward that let it go while it was not needed."""
+    if forget_mode == "bound":
+        return 1 - gamma.to(acc)
+    om = torch.sigmoid(-z.to(acc))
+    return om if gamma is None else om.mul_(1 - gamma.to(acc))
 
 
 def _log_gate(z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, shape: tuple[int, int, int],
@@ -251,21 +258,22 @@ class _NativeScans:
         ph = self.phases[which]
         return None if ph is None else self._repeat(ph, shape)
 
-    def states(self, u: Tensor, shape, reverse: bool, which: str, out: Tensor, accumulate: bool) -> Tensor:
-        """One direction's states written into (or, with ``accumulate``, added to) ``out`` (B, T, D)."""
+    def states(self, u: Tensor, shape, reverse: bool, which: str, out: Tensor, store: str = "h") -> Tensor:
+        """One direction's scan of u into ``out`` (B, T, D): its states ("h"), added to out ("add"), or its
+        gated previous states a_t h_{t-1} ("v", what ``backward`` takes)."""
         cpu_native.scan_forward(u.reshape(shape), self._gate(shape), out.reshape(shape), kind=self.kind,
-                                reverse=reverse, phase=self._phase(which, shape), accumulate=accumulate)
+                                reverse=reverse, phase=self._phase(which, shape), store=store)
         return out
 
-    def backward(self, dh: Tensor, h: Tensor, u: Tensor, shape, reverse: bool, which: str, du: Tensor,
-                 dlog: Tensor, init: bool) -> Optional[Tensor]:
-        """du (+)= G and dlog (+)= Re conj(h - u) G for one direction whose states are ``h``; returns the
-        direction's theta gradient (D,) for complex scans."""
+    def backward(self, dh: Tensor, v: Tensor, shape, reverse: bool, which: str, du: Tensor, dlog: Tensor,
+                 init: bool) -> Optional[Tensor]:
+        """du (+)= G and dlog (+)= Re conj(v) G for one direction whose gated previous states are ``v``;
+        returns the direction's theta gradient (D,) for complex scans."""
         B1, L, D1 = shape
         dtheta = torch.empty(B1, D1, dtype=self.lam.dtype) if self.complex else None
-        cpu_native.scan_backward(dh.reshape(shape), self._gate(shape), h.reshape(shape), u.reshape(shape),
-                                 du.reshape(shape), kind=self.kind, reverse=reverse, init=init,
-                                 phase=self._phase(which, shape), dlog=dlog.reshape(shape), dtheta=dtheta)
+        cpu_native.scan_backward(dh.reshape(shape), self._gate(shape), v.reshape(shape), du.reshape(shape),
+                                 kind=self.kind, reverse=reverse, init=init, phase=self._phase(which, shape),
+                                 dlog=dlog.reshape(shape), dtheta=dtheta)
         if dtheta is None:
             return None
         part = _channel_sum(dtheta)  # (D',): a column view's W*D channels fold back onto D
@@ -315,6 +323,14 @@ def _states(u: Tensor, scans, dirs, complex_: bool, keep: bool) -> tuple[Tensor,
     return h, kept
 
 
+def _uses_native(t: Tensor) -> bool:
+    """Whether the scans over tensors like ``t`` run on the native CPU kernels (see ``_scans_for``)."""
+    choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
+    if choice in ("triton", "reference") or (choice == "auto" and t.device.type != "cpu"):
+        return False
+    return cpu_native.supports(t.reshape(1, 1, -1)) and cpu_native.available()
+
+
 def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
                valid: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool,
                shape: tuple[int, int, int]):
@@ -323,11 +339,11 @@ def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget
     HGRN_SCAN_IMPL=triton forces Triton (on the CPU under TRITON_INTERPRET=1, as kernels/scan.py does),
     ``reference`` the PyTorch scan, ``cpu`` the CPU choice above. ``lam`` is the gate magnitude, already 1
     where not ``valid``; the Triton scans take log lam instead."""
-    choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
     thetas = {"f": theta_f, "r": theta_r}
-    if choice in ("cpu", "reference") or (choice != "triton" and lam.device.type == "cpu"):
-        if choice != "reference" and cpu_native.supports(lam.reshape(1, 1, -1)) and cpu_native.available():
-            return _NativeScans(lam, thetas, complex_)
+    if _uses_native(lam):
+        return _NativeScans(lam, thetas, complex_)
+    if os.environ.get("HGRN_SCAN_IMPL", "auto") in ("cpu", "reference") or (
+            os.environ.get("HGRN_SCAN_IMPL", "auto") != "triton" and lam.device.type == "cpu"):
         return _CpuScans(lam, thetas, complex_)
     from .hgru_core_triton import TritonScans
 
@@ -360,7 +376,7 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
         uc = _complex_view(u, complex_)
         h = torch.empty_like(uc)
         for k, (shape, reverse, which) in enumerate(dirs):
-            scans.states(uc, shape, reverse, which, h, accumulate=k > 0)
+            scans.states(uc, shape, reverse, which, h, store="add" if k else "h")
         del uc
     else:
         h, _ = _states(u, scans, dirs, complex_, keep=False)
@@ -374,52 +390,31 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     return out, saved, mean, rstd
 
 
-def _native_states(u: Tensor, h_saved: Tensor, scans: "_NativeScans", dirs, complex_: bool
-                   ) -> tuple[Tensor, Optional[Tensor]]:
-    """(h, the last direction's states or None): h is the saved sum or is recomputed; with more than one
-    direction the last one's states are swept into a buffer of their own first, and the others summed."""
-    uc = _complex_view(u, complex_)
-    last: Optional[Tensor] = None
-    if len(dirs) > 1:
-        shape, reverse, which = dirs[-1]
-        last = scans.states(uc, shape, reverse, which, torch.empty_like(uc), accumulate=False)
+def _native_sum(u: Tensor, h_saved: Tensor, scans: "_NativeScans", dirs, complex_: bool) -> Tensor:
+    """h, the sum of every direction's states: the saved one, or swept again."""
     if h_saved.numel():
-        return _complex_view(h_saved, complex_), last
+        return _complex_view(h_saved, complex_)
+    uc = _complex_view(u, complex_)
     hsum = torch.empty_like(uc)
-    for k, (shape, reverse, which) in enumerate(dirs[:-1] if len(dirs) > 1 else dirs):
-        scans.states(uc, shape, reverse, which, hsum, accumulate=k > 0)
-    if last is not None:
-        hsum.add_(last)
-    return hsum, last
+    for k, (shape, reverse, which) in enumerate(dirs):
+        scans.states(uc, shape, reverse, which, hsum, store="add" if k else "h")
+    return hsum
 
 
-def _native_scan_backward(dh: Tensor, u: Tensor, hsum: Tensor, last: Optional[Tensor], saved: bool,
-                          scans: "_NativeScans", dirs, complex_: bool):
-    """(du, d_log, d_theta) from the native kernels, last direction first: its states are ``last``; each
-    middle direction's are swept again into that buffer; the first direction's are what is left of the sum
-    (``hsum`` is consumed unless it is the saved tensor)."""
+def _native_scan_backward(dh: Tensor, u: Tensor, scans: "_NativeScans", dirs, complex_: bool):
+    """(du, d_log, d_theta) from the native kernels: per direction, one sweep for its gated previous states
+    v = a_t h_{t-1} (into one buffer reused by every direction) and one backward sweep. Nothing else of
+    (B, T, D) size is alive: no per-direction states, no G, no products."""
     uc = _complex_view(u, complex_)
     du = torch.empty_like(uc)
     d_log = torch.empty(uc.shape, dtype=scans.lam.dtype)
+    v = torch.empty_like(uc)
     d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
-
-    def backward(k: int, states: Tensor) -> None:
-        shape, reverse, which = dirs[k]
-        part = scans.backward(dh, states, uc, shape, reverse, which, du, d_log, init=k == len(dirs) - 1)
+    for k, (shape, reverse, which) in enumerate(dirs):
+        scans.states(uc, shape, reverse, which, v, store="v")
+        part = scans.backward(dh, v, shape, reverse, which, du, d_log, init=k == 0)
         if part is not None:
             d_theta[which] = part if d_theta[which] is None else d_theta[which].add_(part)
-
-    if last is None:
-        backward(0, hsum)
-        return du, d_log, d_theta
-    backward(len(dirs) - 1, last)
-    rest = torch.sub(hsum, last) if saved else hsum.sub_(last)  # the sum over the other directions
-    for k in range(len(dirs) - 2, 0, -1):
-        shape, reverse, which = dirs[k]
-        scans.states(uc, shape, reverse, which, last, accumulate=False)
-        backward(k, last)
-        rest.sub_(last)
-    backward(0, rest)
     return du, d_log, d_theta
 
 
@@ -483,7 +478,8 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     native = isinstance(scans, _NativeScans)
     # states: h (the sum over directions) and what each direction's backward needs of its own states
     if native:
-        hsum, last = _native_states(u, h_saved, scans, dirs, complex_)
+        del om  # recomputed at the end: one (B, T, D) tensor fewer at the peak (the scans' backward)
+        hsum = _native_sum(u, h_saved, scans, dirs, complex_)
     else:
         hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
     feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
@@ -507,8 +503,10 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     del dy, feat
     dh = _complex_view(dfeat, complex_)
     if native:
-        du, d_log, d_theta = _native_scan_backward(dh, u, hsum, last, h_saved.numel() > 0, scans, dirs, complex_)
-        del hsum, last, u
+        del hsum
+        du, d_log, d_theta = _native_scan_backward(dh, u, scans, dirs, complex_)
+        del u
+        om = _one_minus_gate(z, gamma, forget_mode, acc)
     else:
         uc = _complex_view(u, complex_)
         last = torch.sub(hsum, uc) if h_saved.numel() else hsum.sub_(uc)  # becomes v of the last direction
@@ -637,11 +635,13 @@ def hgru_core(
 
     Complex channels are interleaved (re, im) in p, g, the LayerNorm affine and out_weight's columns.
     ``valid`` (B, T) turns positions into identity steps (log gate 0, input 0). ``grid`` (H, W) is used in 2D
-    mode only. ``save_states`` keeps h for the backward (default: in causal mode, where the backward has no
-    other use for a recomputation) instead of recomputing every direction's states there.
+    mode only. ``save_states`` keeps h for the backward instead of recomputing every direction's states
+    there (default: in causal mode, where the backward has no other use for a recomputation, except on the
+    native CPU kernels, where a scan is cheaper than the memory).
     """
     H, W = (int(grid[0]), int(grid[1])) if mode == "2d" else (1, 1)
-    save = mode == "causal" if save_states is None else bool(save_states)
+    # keeping h saves the backward one scan; on the native CPU kernels a scan costs less than holding h
+    save = (mode == "causal" and not _uses_native(p)) if save_states is None else bool(save_states)
     out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
                         out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save)
     return out[0]

@@ -63,9 +63,9 @@ def test_forward_kinds_equal_the_loop(native, dtype, kind, reverse):
     assert (out - want).abs().max() <= TOL[dtype] * want.abs().max()
 
 
-def test_strided_views_initial_state_accumulate_and_aliasing(native):
-    """Views with row strides, a zero-stride (per-channel) gate, a state entering, out += h, and out written
-    over the gate it reads (how the PyTorch-side callers use the kernel)."""
+def test_strided_views_initial_state_store_modes_and_aliasing(native):
+    """Views with row strides, a zero-stride (per-channel) gate, a state entering, out += h, out = a_t h_{t-1},
+    and out written over the gate it reads (how the callers use the kernel)."""
     x_full, lam_full, theta = _inputs(4, 40, 10, torch.float64, True, seed=1)
     x = x_full[:, 5:35]  # rows stride over 40 steps
     per_channel = lam_full[0, 0]
@@ -75,8 +75,10 @@ def test_strided_views_initial_state_accumulate_and_aliasing(native):
     a = torch.polar(gate, theta.expand(4, 30, 10))
     want = _loop(x, a, h0)
     out = torch.ones(4, 30, 10, dtype=torch.complex128)
-    native.scan_forward(x, gate, out, kind=native.GATE_PHASE, phase=phase, h0=h0, accumulate=True)
+    native.scan_forward(x, gate, out, kind=native.GATE_PHASE, phase=phase, h0=h0, store="add")
     assert torch.allclose(out - 1, want, rtol=1e-12, atol=1e-12)
+    native.scan_forward(x, gate, out, kind=native.GATE_PHASE, phase=phase, h0=h0, store="v")
+    assert torch.allclose(out, want - x, rtol=1e-12, atol=1e-12)
     full_gate = a.contiguous()
     native.scan_forward(x, full_gate, full_gate, kind=native.GATE_COMPLEX, h0=h0)  # out aliases the gate
     assert torch.allclose(full_gate, want, rtol=1e-12, atol=1e-12)
@@ -97,16 +99,17 @@ def test_backward_sweep_equals_autograd(native, complex_, reverse):
     gx, glam, gtheta = torch.autograd.grad(loss, leaves, allow_unused=True)
     phase = torch.stack([theta.cos(), theta.sin()], -1) if complex_ else None
     kind = native.GATE_PHASE if complex_ else native.GATE_REAL
-    states = h.detach().contiguous()
+    v = torch.empty_like(x)
+    native.scan_forward(x, lam, v, kind=kind, reverse=reverse, phase=phase, store="v")  # a_t h_{t-1}
     du, dlog = torch.empty_like(x), torch.empty_like(lam)
     dtheta = torch.empty(2, 37, dtype=torch.float64) if complex_ else None
-    native.scan_backward(dh, lam, states, x, du, kind=kind, reverse=reverse, init=True, phase=phase, dlog=dlog,
+    native.scan_backward(dh, lam, v, du, kind=kind, reverse=reverse, init=True, phase=phase, dlog=dlog,
                          dtheta=dtheta)
     assert torch.allclose(du, gx, rtol=1e-12, atol=1e-12)
     assert torch.allclose(dlog / lam, glam, rtol=1e-10, atol=1e-12)  # dlog is the gradient of log lam
     if complex_:
         assert torch.allclose(dtheta.sum(0), gtheta, rtol=1e-10, atol=1e-12)
-    native.scan_backward(dh, lam, states, x, du, kind=kind, reverse=reverse, init=False, phase=phase, dlog=dlog)
+    native.scan_backward(dh, lam, v, du, kind=kind, reverse=reverse, init=False, phase=phase, dlog=dlog)
     assert torch.allclose(du, 2 * gx, rtol=1e-12, atol=1e-12)
     assert torch.allclose(dlog / lam, 2 * glam, rtol=1e-10, atol=1e-12)
 
