@@ -6,13 +6,16 @@
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
+    python benchmarks/model.py --pair image --recompute         # HGRU projections recomputed in the backward
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
 runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through
 /proc/self/clear_refs, reported above the RSS held before the first step); the two sides of a pair run one
 after the other in the same invocation and the ratios are printed (time ratio = HGRN step time over the
-Transformer's; tokens/s ratio = its inverse; memory ratio = HGRN peak over the Transformer's). With
---compile the first (compiling) step's time is reported too. A Transformer that runs out of memory or time
+Transformer's; tokens/s ratio = its inverse; memory ratio = HGRN peak over the Transformer's). A last,
+untimed step runs under the profiler for the peak of live tensor memory ("live"): the resident set also
+holds what glibc keeps of freed temporaries, which depends on the order of allocations more than on what
+the model needs. With --compile the first (compiling) step's time is reported too. A Transformer that runs out of memory or time
 is reported as such, not hidden.
 """
 from __future__ import annotations
@@ -37,6 +40,21 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def live_peak_mib(step) -> float:
+    """Peak of live tensor memory during ``step()`` above what was live when it began, from the profiler's
+    allocation events: what a caching GPU allocator would need, free of glibc's heap retention."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak / 2**20
+
+
 def child(args: argparse.Namespace) -> None:
     """Build one model, time a few training steps, print a JSON line with the results."""
     sys.path.insert(0, ROOT)
@@ -51,6 +69,7 @@ def child(args: argparse.Namespace) -> None:
     for module in net.modules():
         if isinstance(module, HGRU):
             module.fused = args.hgrn_path == "fused"
+            module.recompute_projections = args.recompute
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -73,9 +92,10 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"status": f"failed: {type(err).__name__}: {str(err).splitlines()[0][:80]}"}))
         return
     peak = _status_kib("VmHWM") - base
+    live = live_peak_mib(lambda: training_step(net, loss_fn, opt)) if not args.compile else float("nan")
     params = sum(p.numel() for p in net.parameters())
     print(json.dumps({"status": "ok", "step_s": statistics.median(times), "first_s": first,
-                      "peak_mib": peak / 1024, "params": params}))
+                      "peak_mib": peak / 1024, "live_mib": live, "params": params}))
 
 
 def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
@@ -85,6 +105,8 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
         cmd += [f"--{name}", str(getattr(args, name))]
     if args.compile:
         cmd.append("--compile")
+    if args.recompute:
+        cmd.append("--recompute")
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
     if args.malloc == "pinned":
         env.update(MALLOC_ENV)
@@ -114,7 +136,7 @@ def _rounds(T: int, args: argparse.Namespace) -> tuple[dict, dict]:
             merged.append(next(x for x in runs[model] if x["status"] != "ok"))
             continue
         merged.append({"status": "ok", **{k: statistics.median(x[k] for x in ok)
-                                          for k in ("step_s", "first_s", "peak_mib", "params")}})
+                                          for k in ("step_s", "first_s", "peak_mib", "live_mib", "params")}})
     h, t = merged
     if h["status"] == "ok" and t["status"] == "ok":
         h["ratio"] = statistics.median(a["step_s"] / b["step_s"] for a, b in zip(runs["hgrn"], runs["transformer"]))
@@ -133,6 +155,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile both networks")
     parser.add_argument("--hgrn-path", choices=["fused", "unfused"], default="fused",
                         help="HGRU recurrence: the fused custom op or the op-by-op reference path")
+    parser.add_argument("--recompute", action="store_true",
+                        help="HGRU layers project p, z, g again in the backward instead of keeping them "
+                             "(HGRU.recompute_projections: less memory, three matrix products more)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
                         help="sequence lengths of the 'small' pair (the others have fixed lengths)")
@@ -151,11 +176,15 @@ def main() -> None:
         return
     args.batch = args.batch or PAIRS[args.pair].batch
     lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
+    from kernels import cpu_native
+
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
           f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
-          f"{args.rounds} round(s), malloc {args.malloc}")
+          f"{args.rounds} round(s), malloc {args.malloc}{', projections recomputed' if args.recompute else ''}; "
+          f"{cpu_native.status()}")
     header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
-              f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9}")
+              f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9} | {'HGRN live':>9} {'Tr. live':>8} "
+              f"{'live ratio':>10}")
     if args.compile:
         header += f" | {'HGRN 1st s':>10} {'Transf. 1st s':>13}"
     print(header)
@@ -170,8 +199,10 @@ def main() -> None:
         ratio = f"{h['ratio']:.2f}x" if both else "-"
         rate = f"{1 / h['ratio']:.2f}x" if both else "-"
         memory = f"{h['peak_mib'] / t['peak_mib']:.2f}x" if both else "-"
+        live = f"{h['live_mib'] / t['live_mib']:.2f}x" if both else "-"
         line = (f"{T:>6} | {show(h, 'step_s', '.3f'):>8} {show(t, 'step_s', '.3f'):>9} {ratio:>10} {rate:>11} | "
-                f"{show(h, 'peak_mib', ',.0f'):>9} {show(t, 'peak_mib', ',.0f'):>11} {memory:>9}")
+                f"{show(h, 'peak_mib', ',.0f'):>9} {show(t, 'peak_mib', ',.0f'):>11} {memory:>9} | "
+                f"{show(h, 'live_mib', ',.0f'):>9} {show(t, 'live_mib', ',.0f'):>8} {live:>10}")
         if args.compile:
             line += f" | {show(h, 'first_s', '.1f'):>10} {show(t, 'first_s', '.1f'):>13}"
         print(line, flush=True)
@@ -180,7 +211,8 @@ def main() -> None:
                 print(f"       {name} at T={T}: {r['status']}")
     print("time ratio = median over rounds of HGRN step time / Transformer's (lower is better); tok/s ratio = "
           "its inverse; "
-          "mem ratio = HGRN peak RSS above baseline / Transformer's")
+          "mem ratio = HGRN peak RSS above baseline / Transformer's; live = peak of live tensors in one more step "
+          "(profiler allocation events; no allocator retention)")
 
 
 if __name__ == "__main__":

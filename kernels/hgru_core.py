@@ -555,15 +555,17 @@ def _hgru_core_op(
     p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
     theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
     valid: Optional[Tensor], mode: str, forget_mode: str, is_complex: bool, H: int, W: int, eps: float,
-    save_h: bool,
+    save_h: bool, x: Optional[Tensor], w_p: Optional[Tensor], b_p: Optional[Tensor], w_z: Optional[Tensor],
+    b_z: Optional[Tensor], w_g: Optional[Tensor], b_g: Optional[Tensor],
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    # x and the projections' weights are there for the backward to recompute p, z and g (see hgru_core)
     return _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode,
                          is_complex, H, W, eps, save_h)
 
 
 @_hgru_core_op.register_fake
 def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
-      save_h):
+      save_h, x, w_p, b_p, w_z, b_z, w_g, b_g):
     B, T, I = p.shape
     acc = _acc(p)
     saved = p.new_empty((B, T, I) if save_h else (0,), dtype=acc)
@@ -594,18 +596,32 @@ def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, s
 
 def _setup_context(ctx, inputs, output) -> None:
     (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
-     _) = inputs
+     _, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
     _, saved, mean, rstd = output
-    ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd)
+    ctx.recompute, ctx.proj_dtype = x is not None, p.dtype
+    if ctx.recompute:  # keep the projections' input, not their outputs (x is kept by their Linears anyway)
+        p = z = g = None
+    ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd,
+                          x, w_p, b_p, w_z, b_z, w_g, b_g)
     ctx.config = (mode, forget_mode, is_complex, H, W, eps)
 
 
+def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> list[Optional[Tensor]]:
+    """p, z, g again from their input and (weight, bias) pairs, as the forward's Linears computed them (in the
+    projections' dtype, which autocast may have lowered)."""
+    x = x.to(dtype)
+    return [None if w is None else F.linear(x, w.to(dtype), None if b is None else b.to(dtype))
+            for w, b in zip(weights[::2], weights[1::2])]
+
+
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
-    tensors = ctx.saved_tensors
-    grads = _hgru_core_backward_op(dout.contiguous(), *tensors, *ctx.config)
+    tensors = list(ctx.saved_tensors)
+    x, weights = tensors[14], tensors[15:]
+    if ctx.recompute:
+        tensors[0:3] = _projections(x, ctx.proj_dtype, *weights)
+    grads = _hgru_core_backward_op(dout.contiguous(), *tensors[:14], *ctx.config)
     inputs = tensors[:10]  # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b
-    return (*(None if t is None else d for t, d in zip(inputs, grads)), None, None, None, None, None, None, None,
-            None)
+    return (*(None if t is None else d for t, d in zip(inputs, grads)), *([None] * 15))
 
 
 _hgru_core_op.register_autograd(_backward, setup_context=_setup_context)
@@ -630,6 +646,8 @@ def hgru_core(
     grid: tuple[int, int] = (1, 1),
     eps: float = 1e-5,
     save_states: Optional[bool] = None,
+    recompute_from: Optional[tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Tensor,
+                                   Optional[Tensor]]] = None,
 ) -> Tensor:
     """out_proj(LayerNorm(h) * SiLU(g)) for the projections p (B, T, inner), z (B, T, D) and g (B, T, inner).
 
@@ -637,11 +655,14 @@ def hgru_core(
     ``valid`` (B, T) turns positions into identity steps (log gate 0, input 0). ``grid`` (H, W) is used in 2D
     mode only. ``save_states`` keeps h for the backward instead of recomputing every direction's states
     there (default: in causal mode, where the backward has no other use for a recomputation, except on the
-    native CPU kernels, where a scan is cheaper than the memory).
+    native CPU kernels, where a scan is cheaper than the memory). ``recompute_from`` = (x, w_p, b_p, w_z, b_z,
+    w_g, b_g), the input and (weight, bias) pairs p, z and g were projected with: the backward projects them
+    again instead of keeping them, 5 units of (B, T, D) fewer per layer for three matrix products more.
     """
     H, W = (int(grid[0]), int(grid[1])) if mode == "2d" else (1, 1)
     # keeping h saves the backward one scan; on the native CPU kernels a scan costs less than holding h
     save = (mode == "causal" and not _uses_native(p)) if save_states is None else bool(save_states)
+    again = recompute_from if recompute_from is not None else (None,) * 7
     out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
-                        out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save)
+                        out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save, *again)
     return out[0]

@@ -109,6 +109,9 @@ class HGRU(nn.Module):
         # Fused path: keep the summed state h for the backward (True) or recompute every direction's states
         # there (False); None: keep it in causal mode only (see kernels/hgru_core.py).
         self.save_states: bool | None = None
+        # Fused path: project p, z and g again in the backward instead of keeping them (5 units of (B, T, D)
+        # fewer per layer, three matrix products more); a memory/time trade, off by default.
+        self.recompute_projections = False
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
     def _recurrence_inputs(
@@ -179,6 +182,11 @@ class HGRU(nn.Module):
             gate_w, norm_w, norm_b, out_w = gate_w[order], norm_w[order], norm_b[order], out_w[:, order]
             gate_b = None if gate_b is None else gate_b[order]
         g = F.linear(x, gate_w, gate_b)
+        again = None
+        if self.recompute_projections:
+            lp = self.lambda_proj
+            again = (x, self.input_proj.weight, self.input_proj.bias, None if lp is None else lp.weight,
+                     None if lp is None else lp.bias, gate_w, gate_b)
         valid = None
         if lengths is not None and self.mode != "2d":
             valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
@@ -187,7 +195,7 @@ class HGRU(nn.Module):
             p, z, g, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, forget_mode=self.forget_mode,
             is_complex=self.complex, lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
             theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None,
-            valid=valid, grid=hw, eps=self.norm.eps, save_states=self.save_states,
+            valid=valid, grid=hw, eps=self.norm.eps, save_states=self.save_states, recompute_from=again,
         )
 
     def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:

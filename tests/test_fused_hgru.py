@@ -167,3 +167,38 @@ def test_fused_on_triton_scans_equals_unfused(mode, complex_, monkeypatch):
     assert torch.allclose(y, y_ref, rtol=1e-10, atol=1e-12)
     for name in g_ref:
         assert torch.allclose(g[name], g_ref[name], rtol=1e-9, atol=1e-11), name
+
+
+@pytest.mark.parametrize("mode,complex_,forget_mode", [("causal", True, "data"), ("bidirectional", False, "data"),
+                                                       ("2d", True, "bound")])
+def test_recomputed_projections_equal_kept_ones(mode, complex_, forget_mode, backend):
+    """HGRU.recompute_projections: the same gradients, and p, z, g are no longer among the saved tensors."""
+    torch.manual_seed(2)
+    d, B = 6, 2
+    grid = (4, 5) if mode == "2d" else None
+    T = 20 if mode == "2d" else 23
+    m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).double()
+    x = torch.randn(B, T, d, dtype=torch.float64, requires_grad=True)
+    bound = _bound("rand", d, torch.float64)
+    weight = torch.randn(B, T, d, dtype=torch.float64)
+    y_ref, g_ref = _run(m, x, bound, None, grid, True, weight, backend=backend)
+    m.recompute_projections = True
+    y, g = _run(m, x, bound, None, grid, True, weight, backend=backend)
+    assert torch.equal(y, y_ref)
+    for name in g_ref:
+        assert torch.allclose(g[name], g_ref[name], rtol=1e-12, atol=1e-13), name
+    saved_bytes = []
+    for recompute in (False, True):
+        m.recompute_projections = recompute
+        storages = {}
+
+        def pack(t):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            m(x, bound, grid=grid)
+        saved_bytes.append(sum(storages.values()))
+    inner = 2 * d if complex_ else d
+    projections = B * T * (2 * inner + (d if forget_mode == "data" else 0)) * 8
+    assert saved_bytes[0] - saved_bytes[1] >= projections - 8 * 3 * inner  # p, z, g no longer kept (biases are)
