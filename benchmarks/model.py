@@ -6,7 +6,7 @@
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
-    python benchmarks/model.py --pair image --recompute         # HGRU projections recomputed in the backward
+    python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
 runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through
@@ -69,7 +69,8 @@ def child(args: argparse.Namespace) -> None:
     for module in net.modules():
         if isinstance(module, HGRU):
             module.fused = args.hgrn_path == "fused"
-            module.recompute_projections = args.recompute
+            if args.recompute != "default":
+                module.recompute_projections = args.recompute == "on"
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -105,8 +106,7 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
         cmd += [f"--{name}", str(getattr(args, name))]
     if args.compile:
         cmd.append("--compile")
-    if args.recompute:
-        cmd.append("--recompute")
+    cmd += ["--recompute", args.recompute]
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
     if args.malloc == "pinned":
         env.update(MALLOC_ENV)
@@ -155,9 +155,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile both networks")
     parser.add_argument("--hgrn-path", choices=["fused", "unfused"], default="fused",
                         help="HGRU recurrence: the fused custom op or the op-by-op reference path")
-    parser.add_argument("--recompute", action="store_true",
-                        help="HGRU layers project p, z, g again in the backward instead of keeping them "
-                             "(HGRU.recompute_projections: less memory, three matrix products more)")
+    parser.add_argument("--recompute", choices=["default", "on", "off"], default="default",
+                        help="HGRU.recompute_projections: project p, z, g again in the backward instead of keeping "
+                             "them (less memory, three matrix products more); default: the layer's own (on for CPU)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
                         help="sequence lengths of the 'small' pair (the others have fixed lengths)")
@@ -180,7 +180,7 @@ def main() -> None:
 
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
           f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
-          f"{args.rounds} round(s), malloc {args.malloc}{', projections recomputed' if args.recompute else ''}; "
+          f"{args.rounds} round(s), malloc {args.malloc}, HGRU recompute_projections {args.recompute}; "
           f"{cpu_native.status()}")
     header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
               f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9} | {'HGRN live':>9} {'Tr. live':>8} "

@@ -1,4 +1,5 @@
-"""CPU scan benchmark: the chunked fast path against the per-step loop and a memory floor, side by side.
+"""CPU scan benchmark: the native kernel and the chunked PyTorch scan against the per-step loop and a memory
+floor, side by side.
 
     python benchmarks/scan_cpu.py [--repeats 7] [--threads 2]
 
@@ -24,8 +25,10 @@ if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
 
 import torch  # noqa: E402
 
+from kernels import cpu_native  # noqa: E402
 from kernels.cpu_scan import hgrn_scan_cpu  # noqa: E402
 
+STRATEGIES = ["native", "chunked", "loop"] if cpu_native.available() else ["chunked", "loop"]
 SHAPES = [  # (B, T, D, complex)
     (8, 512, 1024, False),
     (4, 2048, 512, False),
@@ -65,13 +68,10 @@ def bench_shape(B: int, T: int, D: int, complex_: bool, repeats: int) -> dict[st
                 theta.grad = None
         return run
 
-    cases = {
-        "floor": floor,
-        "fast_fwd": forward("auto"),
-        "loop_fwd": forward("loop"),
-        "fast_fwdbwd": forward_backward("auto"),
-        "loop_fwdbwd": forward_backward("loop"),
-    }
+    cases = {"floor": floor}
+    for strategy in STRATEGIES:
+        cases[f"{strategy}_fwd"] = forward(strategy)
+        cases[f"{strategy}_fwdbwd"] = forward_backward(strategy)
     times: dict[str, list[float]] = {k: [] for k in cases}
     for fn in cases.values():  # warm-up
         fn()
@@ -90,23 +90,26 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}, times in ms")
-    header = (
-        f"{'B,T,D':>16} {'dtype':>9} | {'floor':>7} {'fast fwd':>9} {'loop fwd':>9} {'speed-up':>8} "
-        f"{'fwd/floor':>9} | {'fast f+b':>9} {'loop f+b':>9} {'speed-up':>8} {'f+b/fwd':>7}"
-    )
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}, times in ms; "
+          f"{cpu_native.status()}")
+    fast = STRATEGIES[0]
+    header = (f"{'B,T,D':>16} {'dtype':>9} | {'floor':>7} " + " ".join(f"{s + ' fwd':>12}" for s in STRATEGIES)
+              + f" {'loop/' + fast:>13} {'fwd/floor':>9} | " + " ".join(f"{s + ' f+b':>12}" for s in STRATEGIES)
+              + f" {'loop/' + fast:>13}")
+    if fast == "native":
+        header += f" {'chunked/native':>14}"
     print(header)
     print("-" * len(header))
     for B, T, D, complex_ in SHAPES:
         r = bench_shape(B, T, D, complex_, args.repeats)
-        print(
-            f"{f'{B},{T},{D}':>16} {'complex64' if complex_ else 'float32':>9} | {r['floor']:7.2f} "
-            f"{r['fast_fwd']:9.2f} {r['loop_fwd']:9.2f} {r['loop_fwd'] / r['fast_fwd']:7.1f}x "
-            f"{r['fast_fwd'] / r['floor']:8.1f}x | {r['fast_fwdbwd']:9.2f} {r['loop_fwdbwd']:9.2f} "
-            f"{r['loop_fwdbwd'] / r['fast_fwdbwd']:7.1f}x {r['fast_fwdbwd'] / r['fast_fwd']:6.1f}x",
-            flush=True,
-        )
-
+        line = (f"{f'{B},{T},{D}':>16} {'complex64' if complex_ else 'float32':>9} | {r['floor']:7.2f} "
+                + " ".join(f"{r[s + '_fwd']:12.2f}" for s in STRATEGIES)
+                + f" {r['loop_fwd'] / r[fast + '_fwd']:12.1f}x {r[fast + '_fwd'] / r['floor']:8.1f}x | "
+                + " ".join(f"{r[s + '_fwdbwd']:12.2f}" for s in STRATEGIES)
+                + f" {r['loop_fwdbwd'] / r[fast + '_fwdbwd']:12.1f}x")
+        if fast == "native":
+            line += f" {r['chunked_fwdbwd'] / r['native_fwdbwd']:13.1f}x"
+        print(line, flush=True)
 
 if __name__ == "__main__":
     main()

@@ -136,6 +136,7 @@ def library() -> Optional[ctypes.CDLL]:
     return _state["lib"]  # type: ignore[return-value]
 
 
+@torch.compiler.assume_constant_result  # torch.compile takes the answer as a constant (no lock in the graph)
 def available() -> bool:
     return library() is not None
 

@@ -1,6 +1,7 @@
-"""Fast scan for CPU tensors: a two-level chunked scan inside a custom autograd Function.
+"""Scan for CPU tensors: the native kernel (kernels/cpu_native.py) where it is built, else a two-level chunked
+scan in PyTorch; both inside a pair of custom ops with a registered autograd.
 
-Why this shape: a Python loop over T is dispatch-bound (one op per step), so time is split into N chunks of
+Why the PyTorch scan has this shape: a Python loop over T is dispatch-bound (one op per step), so time is split into N chunks of
 C steps and every op works on all N chunks at once. Three passes, about 2C + 2*sqrt(N) ops instead of T:
   1. the chunk-end state of each chunk started from zero (a running (B, N, D) state, nothing written out),
   2. the same scan, recursively, over the N chunk summaries: the true state entering each chunk,
@@ -53,7 +54,7 @@ def _chunked(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor | None, out: tor
     decay = as_.prod(dim=2)
     # 2. true state entering each chunk: itself a scan over the N chunk summaries (recursive, so long
     #    sequences need O(sqrt(N)) ops here rather than N)
-    after = scan_with_gate(local_end, decay, h0, reverse)
+    after = scan_with_gate(local_end, decay, h0, reverse, "loop" if N <= LOOP_MAX_T else "chunked")
     carry = torch.empty_like(after)
     first, rest, src = (-1, slice(0, -1), slice(1, None)) if reverse else (0, slice(1, None), slice(0, -1))
     carry[:, rest] = after[:, src]

@@ -110,8 +110,10 @@ class HGRU(nn.Module):
         # there (False); None: keep it in causal mode only (see kernels/hgru_core.py).
         self.save_states: bool | None = None
         # Fused path: project p, z and g again in the backward instead of keeping them (5 units of (B, T, D)
-        # fewer per layer, three matrix products more); a memory/time trade, off by default.
-        self.recompute_projections = False
+        # fewer per layer, three matrix products more). None: on CPU tensors only, where it measured no
+        # slower (less memory to allocate and fault in) and 0.6-0.7x the live memory (docs/performance.md);
+        # on a GPU the products cost time, so keeping them stays the default there.
+        self.recompute_projections: bool | None = None
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
     def _recurrence_inputs(
@@ -183,7 +185,8 @@ class HGRU(nn.Module):
             gate_b = None if gate_b is None else gate_b[order]
         g = F.linear(x, gate_w, gate_b)
         again = None
-        if self.recompute_projections:
+        recompute = self.recompute_projections
+        if recompute if recompute is not None else x.device.type == "cpu":
             lp = self.lambda_proj
             again = (x, self.input_proj.weight, self.input_proj.bias, None if lp is None else lp.weight,
                      None if lp is None else lp.bias, gate_w, gate_b)
