@@ -81,8 +81,8 @@ def _build(cache: str) -> str:
         raise NativeUnavailable(f"no C compiler ({where}); install gcc or set CC")
     with open(SOURCE, "rb") as f:
         source = f.read()
-    key = hashlib.sha256(source + "\0".join(
-        [compiler, platform.machine(), _cpu_flags(), " ".join(_command(compiler, "", "", ""))]).encode()).hexdigest()[:16]
+    recipe = "\0".join([compiler, platform.machine(), _cpu_flags(), " ".join(_command(compiler, "", "", ""))])
+    key = hashlib.sha256(source + recipe.encode()).hexdigest()[:16]
     path = os.path.join(cache, f"hgrn_cpu_native-{key}.so")
     if os.path.exists(path):
         return path

@@ -1,8 +1,9 @@
 """Scan for CPU tensors: the native kernel (kernels/cpu_native.py) where it is built, else a two-level chunked
 scan in PyTorch; both inside a pair of custom ops with a registered autograd.
 
-Why the PyTorch scan has this shape: a Python loop over T is dispatch-bound (one op per step), so time is split into N chunks of
-C steps and every op works on all N chunks at once. Three passes, about 2C + 2*sqrt(N) ops instead of T:
+Why the PyTorch scan has this shape: a Python loop over T is dispatch-bound (one op per step), so time is
+split into N chunks of C steps and every op works on all N chunks at once. Three passes, about 2C + 2*sqrt(N)
+ops instead of T:
   1. the chunk-end state of each chunk started from zero (a running (B, N, D) state, nothing written out),
   2. the same scan, recursively, over the N chunk summaries: the true state entering each chunk,
   3. the recurrence again inside all chunks at once, started from those states, writing h.

@@ -3,11 +3,13 @@
     o = LayerNorm(h) * SiLU(g),  h = sum over directions of scan((1 - lam) * SiLU(p), lam * e^{i theta})
 
 with the forget gate lam = gamma + (1 - gamma) * sigmoid(z) (``forget_mode="data"``) or the lower bound gamma
-alone (``"bound"``), computed directly for the CPU scans and in log space for the Triton ones. One autograd node per layer instead of a dozen: the forward keeps only its
-inputs (p, z, g, the small parameters) plus the LayerNorm statistics, and, in causal mode, the state h (the
-backward needs it and recomputing it would cost a whole scan); the backward recomputes the cheap elementwise
-intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and, for bidirectional and 2D mixers, every
-direction's states, instead of saving 2d-wide complex tensors per direction.
+alone (``"bound"``), computed directly for the CPU scans and in log space for the Triton ones. One autograd
+node per layer instead of a dozen: the forward keeps only its inputs (p, z, g, the small parameters; or,
+with ``recompute_from``, the projections' input instead of p, z and g) plus the LayerNorm statistics, and,
+in causal mode off the native CPU kernels, the state h (recomputing it there costs a whole scan); the
+backward recomputes the cheap elementwise intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and,
+for bidirectional and 2D mixers, every direction's states, instead of saving 2d-wide complex tensors per
+direction.
 
 Layout: complex channels stay interleaved (re, im) exactly as input_proj writes them, so packing is a free
 view (``torch.view_as_complex``); the LayerNorm and the output gate work on the interleaved order too (the
@@ -16,8 +18,10 @@ models/hgru.py). 2D mode scans rows as (B*H, W, D) and columns as (B, H, W*D) vi
 contiguous tensor: no transposed copies.
 
 Both passes are ``torch.library.custom_op``s (with fake implementations and a registered autograd), so
-``torch.compile`` traces a whole HGRN without a graph break. The scans run on the chunked CPU scan
-(kernels/cpu_scan.py) for CPU tensors and on the Triton kernels (kernels/triton_scan_kernels.py) otherwise.
+``torch.compile`` traces a whole HGRN without a graph break. The scans run on the native CPU kernels
+(kernels/cpu_native.c; one sweep per direction forward, two per direction backward, no gate tensor) or,
+where those cannot be built, the chunked PyTorch scan (kernels/cpu_scan.py) for CPU tensors, and on the
+Triton kernels (kernels/triton_scan_kernels.py) otherwise.
 Why some elementwise steps are written the way they are (no log1p, no mixed real/complex products, sums as
 matrix-vector products) is measured in docs/performance.md.
 """
@@ -235,7 +239,7 @@ class _NativeScans:
     """The scans on the native CPU kernels (kernels/cpu_native.c), from the gate magnitude lam ((B, T, D), or
     (D,) for a per-channel gate, read with zero strides) and each direction's phase (cos, sin) per channel:
     no gate tensor is built at all, and a direction's whole backward (the gradient scan, the gate's
-    gradients and the input's) is one sweep that reads the direction's states."""
+    gradients and the input's) is one sweep over its gated previous states a_t h_{t-1}."""
 
     def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
         self.lam, self.complex = lam, complex_
@@ -342,8 +346,8 @@ def _scans_for(lam: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget
     thetas = {"f": theta_f, "r": theta_r}
     if _uses_native(lam):
         return _NativeScans(lam, thetas, complex_)
-    if os.environ.get("HGRN_SCAN_IMPL", "auto") in ("cpu", "reference") or (
-            os.environ.get("HGRN_SCAN_IMPL", "auto") != "triton" and lam.device.type == "cpu"):
+    choice = os.environ.get("HGRN_SCAN_IMPL", "auto")
+    if choice in ("cpu", "reference") or (choice != "triton" and lam.device.type == "cpu"):
         return _CpuScans(lam, thetas, complex_)
     from .hgru_core_triton import TritonScans
 

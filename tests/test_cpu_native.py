@@ -25,7 +25,7 @@ def native():
 
 def _loop(x, a, h0=None, reverse=False):
     """h_t = a_t h_{t-1} + x_t in float64/complex128, one step at a time."""
-    x, a = x.to(torch.complex128 if x.is_complex() else torch.float64), a.to(torch.complex128 if a.is_complex() else torch.float64)
+    x, a = (t.to(torch.complex128 if t.is_complex() else torch.float64) for t in (x, a))
     out = torch.empty_like(x)
     prev = None if h0 is None else h0.to(x.dtype)
     for t in (range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])):
