@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from typing import Optional
@@ -231,9 +230,8 @@ def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: torch.Tensor, du: tor
 
 
 def main() -> None:
-    os.environ.setdefault("HGRN_CPU_NATIVE", "auto")
+    # never fails: without a compiler the PyTorch scan runs instead, and this line says why
     print(status())
-    # never fails: without a compiler the PyTorch scan runs instead (the line above says so)
 
 
 if __name__ == "__main__":
