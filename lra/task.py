@@ -21,7 +21,7 @@ from harness.optim import parameter_groups
 from harness.schedules import lra_cosine_schedule
 from models import (
     HGRN, ClassificationHead, PixelEmbedding, RetrievalHead, RetrievalModel, SequenceClassifier, TokenEmbedding,
-    Transformer,
+    Transformer, set_recompute_projections,
 )
 
 # what each encoder reads: the kind of data (DataFields.kind) its DataModule must give
@@ -51,6 +51,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     DataModule whose kind of data (token ids or pixel values) the ``encoder`` cannot read.
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
+    ``recompute_projections``: HGRU layers project p, z, g again in the backward instead of keeping them
+    (less memory, three matrix products more; None: on for CPU tensors, off on GPUs; see models/hgru.py).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         in_channels: int | None = None,
         grid: tuple[int, int] | None = None,
         compile: bool = False,
+        recompute_projections: bool | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -177,6 +180,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
 
     def _build(self) -> None:
         self.net = self._network()
+        set_recompute_projections(self.net, self.hparams.recompute_projections)
         if self.hparams.compile:  # in place: parameter names and checkpoints stay those of the eager net
             self.net.compile()
         for split in SPLITS:

@@ -5,13 +5,13 @@ from .embeddings import PatchEmbedding, PixelEmbedding, TokenEmbedding, sinusoid
 from .glu import GLU
 from .heads import ClassificationHead, RetrievalHead, pool
 from .hgrn import HGRN
-from .hgru import HGRU, MODES, forget_gate
+from .hgru import HGRU, MODES, forget_gate, set_recompute_projections
 from .lower_bound import SCHEDULES, LowerBounds
 from .norms import SimpleRMSNorm, make_norm
 from .transformer import Transformer
 
 __all__ = [
-    "GLU", "HGRN", "HGRU", "MODES", "SCHEDULES", "ClassificationHead", "LowerBounds", "PatchEmbedding",
+    "GLU", "HGRN", "HGRU", "MODES", "set_recompute_projections", "SCHEDULES", "ClassificationHead", "LowerBounds", "PatchEmbedding",
     "PixelEmbedding", "RetrievalHead", "RetrievalModel", "SequenceClassifier", "SimpleRMSNorm", "TokenEmbedding",
     "Transformer", "forget_gate", "hgrn_deit", "make_norm", "pool", "sinusoidal_positions",
 ]

@@ -236,6 +236,15 @@ class HGRU(nn.Module):
         return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_mode={self.forget_mode!r}"
 
 
+def set_recompute_projections(net: nn.Module, value: bool | None) -> int:
+    """Set ``recompute_projections`` on every HGRU inside ``net`` (None: each layer's default, on for CPU
+    tensors); returns how many layers were set."""
+    layers = [m for m in net.modules() if isinstance(m, HGRU)]
+    for layer in layers:
+        layer.recompute_projections = value
+    return len(layers)
+
+
 def grid_shape(T: int, grid: tuple[int, int] | None) -> tuple[int, int]:
     """(H, W) for a 2D scan over T tokens: the given grid if H*W == T, else a square grid."""
     if grid is not None:

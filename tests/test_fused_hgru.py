@@ -203,3 +203,19 @@ def test_recomputed_projections_equal_kept_ones(mode, complex_, forget_mode, bac
     inner = 2 * d if complex_ else d
     projections = B * T * (2 * inner + (d if forget_mode == "data" else 0)) * 8
     assert saved_bytes[0] - saved_bytes[1] >= projections - 8 * 3 * inner  # p, z, g no longer kept (biases are)
+
+
+def test_tasks_set_recompute_projections_on_every_layer():
+    """``--model.init_args.recompute_projections`` reaches every HGRU of the LRA and vision networks."""
+    from lra.task import SequenceClassificationTask
+    from vision.task import ImageClassificationTask
+
+    lra = SequenceClassificationTask(d_model=8, n_layers=2, num_classes=3, vocab_size=11, pad_index=0,
+                                     recompute_projections=False)
+    vision = ImageClassificationTask(width=8, depth=2, patch_size=4, num_classes=3, in_channels=3, image_size=8,
+                                     recompute_projections=True)
+    for task, want in ((lra, False), (vision, True)):
+        layers = [m for m in task.net.modules() if isinstance(m, HGRU)]
+        assert len(layers) == 2 and all(m.recompute_projections is want for m in layers)
+    default = SequenceClassificationTask(d_model=8, n_layers=1, num_classes=3, vocab_size=11, pad_index=0)
+    assert [m.recompute_projections for m in default.net.modules() if isinstance(m, HGRU)] == [None]

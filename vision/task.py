@@ -22,7 +22,9 @@ from harness.datasets import SPLITS, ModelDataSource, fields_for
 from harness.identity import RecordedModelMixin
 from harness.optim import parameter_groups
 from harness.schedules import deit_scaled_lr, deit_warmup_cosine
-from models import HGRN, ClassificationHead, PatchEmbedding, SequenceClassifier, Transformer, hgrn_deit
+from models import (
+    HGRN, ClassificationHead, PatchEmbedding, SequenceClassifier, Transformer, hgrn_deit, set_recompute_projections,
+)
 from models.deit import DEIT_WIDTHS
 
 
@@ -55,6 +57,8 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     ``image_size``; ``check_data`` refuses a DataModule that gives no images, or images the patches do not tile.
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
+    ``recompute_projections``: HGRU layers project p, z, g again in the backward instead of keeping them
+    (less memory, three matrix products more; None: on for CPU tensors, off on GPUs; see models/hgru.py).
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
         in_channels: int | None = None,
         image_size: int | None = None,
         compile: bool = False,
+        recompute_projections: bool | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -160,6 +165,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
         hp = self.hparams
         self._check_patches(hp.image_size)
         self.net = self._network()
+        set_recompute_projections(self.net, self.hparams.recompute_projections)
         if self.hparams.compile:  # in place: parameter names and checkpoints stay those of the eager net
             self.net.compile()
         for split in SPLITS:
