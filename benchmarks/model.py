@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from benchmarks.pairs import build, training_step
-    from models import HGRU
+    from models import HGRU, set_recompute_projections
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -69,8 +69,8 @@ def child(args: argparse.Namespace) -> None:
     for module in net.modules():
         if isinstance(module, HGRU):
             module.fused = args.hgrn_path == "fused"
-            if args.recompute != "default":
-                module.recompute_projections = args.recompute == "on"
+    if args.recompute != "default":
+        set_recompute_projections(net, args.recompute == "on")
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)

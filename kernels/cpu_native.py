@@ -187,7 +187,7 @@ def _fn(name: str, dtype: torch.dtype):
     lib = library()
     if lib is None:
         raise NativeUnavailable(f"native CPU scan unavailable: {status()}")
-    return getattr(lib, name + _DTYPES[_scalars(torch.empty(0, dtype=dtype)).dtype])
+    return getattr(lib, name + _DTYPES[dtype.to_real()])
 
 
 def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:

@@ -103,12 +103,14 @@ def scan_with_gate(
     B, T, D = x.shape
     if out is None:
         out = torch.empty(B, T, D, dtype=x.dtype, device=x.device)
-    if strategy == "native" or (strategy == "auto" and _native_ok(x, a, h0, out)):
-        if strategy == "native" and not _native_ok(x, a, h0, out):
+    if strategy in ("auto", "native"):
+        native = _native_ok(x, a, h0, out)
+        if strategy == "native" and not native:
             raise ValueError(f"scan strategy 'native': {cpu_native.status()}; or the tensors' dtypes/layout "
                              f"({x.dtype}, {a.dtype}) are not ones it takes")
-        kind = cpu_native.GATE_COMPLEX if x.is_complex() else cpu_native.GATE_REAL
-        return cpu_native.scan_forward(x, a, out, kind=kind, reverse=reverse, h0=h0)
+        if native:
+            kind = cpu_native.GATE_COMPLEX if x.is_complex() else cpu_native.GATE_REAL
+            return cpu_native.scan_forward(x, a, out, kind=kind, reverse=reverse, h0=h0)
     if strategy == "loop" or (strategy == "auto" and T <= LOOP_MAX_T) or T < 2:
         _step_loop(x, a, h0, out, reverse)
         return out

@@ -377,11 +377,7 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     dirs = _directions(mode, B, T, D, H, W)
     if isinstance(scans, _NativeScans):
-        uc = _complex_view(u, complex_)
-        h = torch.empty_like(uc)
-        for k, (shape, reverse, which) in enumerate(dirs):
-            scans.states(uc, shape, reverse, which, h, store="add" if k else "h")
-        del uc
+        h = _native_sum(u, scans, dirs, complex_)
     else:
         h, _ = _states(u, scans, dirs, complex_, keep=False)
     del u, lam, scans
@@ -394,10 +390,8 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     return out, saved, mean, rstd
 
 
-def _native_sum(u: Tensor, h_saved: Tensor, scans: "_NativeScans", dirs, complex_: bool) -> Tensor:
-    """h, the sum of every direction's states: the saved one, or swept again."""
-    if h_saved.numel():
-        return _complex_view(h_saved, complex_)
+def _native_sum(u: Tensor, scans: "_NativeScans", dirs, complex_: bool) -> Tensor:
+    """h, the sum of every direction's states, each swept onto one buffer."""
     uc = _complex_view(u, complex_)
     hsum = torch.empty_like(uc)
     for k, (shape, reverse, which) in enumerate(dirs):
@@ -483,7 +477,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     # states: h (the sum over directions) and what each direction's backward needs of its own states
     if native:
         del om  # recomputed at the end: one (B, T, D) tensor fewer at the peak (the scans' backward)
-        hsum = _native_sum(u, h_saved, scans, dirs, complex_)
+        hsum = _complex_view(h_saved, complex_) if h_saved.numel() else _native_sum(u, scans, dirs, complex_)
     else:
         hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
     feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
