@@ -7,6 +7,7 @@
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
     python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
+    python benchmarks/model.py --pair deit --keep-norm-input off # HGRN blocks keep norm(x) as well as x
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
 runs in its own child process so that its peak resident memory can be read cleanly (VmHWM reset through
@@ -62,6 +63,7 @@ def child(args: argparse.Namespace) -> None:
 
     from benchmarks.pairs import build, training_step
     from models import HGRU, set_recompute_projections
+    from models.residual import PreNormResidual
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -71,6 +73,10 @@ def child(args: argparse.Namespace) -> None:
             module.fused = args.hgrn_path == "fused"
     if args.recompute != "default":
         set_recompute_projections(net, args.recompute == "on")
+    if args.keep_norm_input != "default" and args.model == "hgrn":
+        for module in net.modules():
+            if isinstance(module, PreNormResidual):
+                module.keep_norm_input = args.keep_norm_input == "on"
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -106,7 +112,7 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
         cmd += [f"--{name}", str(getattr(args, name))]
     if args.compile:
         cmd.append("--compile")
-    cmd += ["--recompute", args.recompute]
+    cmd += ["--recompute", args.recompute, "--keep-norm-input", args.keep_norm_input]
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
     if args.malloc == "pinned":
         env.update(MALLOC_ENV)
@@ -158,6 +164,10 @@ def main() -> None:
     parser.add_argument("--recompute", choices=["default", "on", "off"], default="default",
                         help="HGRU.recompute_projections: project p, z, g again in the backward instead of keeping "
                              "them (less memory, three matrix products more); default: the layer's own (on for CPU)")
+    parser.add_argument("--keep-norm-input", choices=["default", "on", "off"], default="default",
+                        help="HGRN blocks rebuild norm(x) from x in the backward instead of keeping both "
+                             "(models/norm_recompute.py; default: on, as HGRN builds them; the Transformer "
+                             "side is left as it is)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
                         help="sequence lengths of the 'small' pair (the others have fixed lengths)")
@@ -180,7 +190,8 @@ def main() -> None:
 
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
           f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
-          f"{args.rounds} round(s), malloc {args.malloc}, HGRU recompute_projections {args.recompute}; "
+          f"{args.rounds} round(s), malloc {args.malloc}, HGRU recompute_projections {args.recompute}, "
+          f"keep_norm_input {args.keep_norm_input}; "
           f"{cpu_native.status()}")
     header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
               f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9} | {'HGRN live':>9} {'Tr. live':>8} "

@@ -23,6 +23,9 @@ class HGRN(nn.Module):
         dropout: on each sub-layer's output before the residual add. drop_path: maximum stochastic depth.
         lower_bound: schedule name (``cumsoftmax`` is the paper's). complex: complex (default) or real HGRU.
         forget_mode, gate_init, max_timescale: passed to every HGRU (see models/hgru.py).
+        keep_norm_input: every block keeps its norm's input for the backward and rebuilds the normalised
+            copy there instead of keeping it too (models/norm_recompute.py): the same gradients, one (B, T, D)
+            tensor fewer per sub-layer for one elementwise pass in the backward.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class HGRN(nn.Module):
         forget_mode: str = "data",
         gate_init: str = "default",
         max_timescale: float = 1024.0,
+        keep_norm_input: bool = True,
     ) -> None:
         super().__init__()
         self.d_model, self.n_layers, self.mode = d_model, n_layers, mode
@@ -49,12 +53,13 @@ class HGRN(nn.Module):
         self.mixers = nn.ModuleList(
             PreNormResidual(
                 HGRU(d_model, mode, complex, forget_mode=forget_mode, gate_init=gate_init, max_timescale=max_timescale),
-                d_model, norm, dropout, rates[k],
+                d_model, norm, dropout, rates[k], keep_norm_input,
             )
             for k in range(n_layers)
         )
         self.channel_mixers = nn.ModuleList(
-            PreNormResidual(GLU(d_model, glu_ratio, glu_activation, dropout), d_model, norm, dropout, rates[k])
+            PreNormResidual(GLU(d_model, glu_ratio, glu_activation, dropout), d_model, norm, dropout, rates[k],
+                            keep_norm_input)
             for k in range(n_layers)
         )
         self.final_norm = make_norm(norm, d_model) if final_norm else nn.Identity()

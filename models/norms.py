@@ -13,9 +13,10 @@ class SequenceBatchNorm(nn.BatchNorm1d):
     Lightning's ``sync_batchnorm=True`` converts it to SyncBatchNorm (the paper's "synbatch")."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        # One contiguous copy of the output: a transposed one made every Linear after it keep its own copy of
-        # its input for the backward. (Normalising (B*T, D) rows instead is slower on the CPU.)
-        return super().forward(x.transpose(1, 2)).transpose(1, 2).contiguous()
+        # As (B*T, D) rows: the same statistics as BatchNorm1d over (B, D, T), and a contiguous output, with no
+        # copy; on the CPU 12-15x faster (forward + backward) than the kernel on the transposed view
+        # (docs/performance.md).
+        return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
 
 
 class SimpleRMSNorm(nn.Module):

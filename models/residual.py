@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .norm_recompute import keep_norm_input
 from .norms import make_norm
 
 
@@ -24,17 +25,28 @@ class DropPath(nn.Module):
 
 
 class PreNormResidual(nn.Module):
-    """x + DropPath(Dropout(layer(norm(x), **kwargs))): one sub-layer of a pre-norm block."""
+    """x + DropPath(Dropout(layer(norm(x), **kwargs))): one sub-layer of a pre-norm block.
 
-    def __init__(self, layer: nn.Module, d_model: int, norm: str = "layer", dropout: float = 0.0, drop_path: float = 0.0) -> None:
+    ``keep_norm_input``: the layer's saved copies of norm(x) are rebuilt from x in the backward instead of
+    being kept (models/norm_recompute.py): one (B, T, D) tensor fewer per sub-layer for one elementwise pass."""
+
+    def __init__(self, layer: nn.Module, d_model: int, norm: str = "layer", dropout: float = 0.0, drop_path: float = 0.0,
+                 keep_norm_input: bool = False) -> None:
         super().__init__()
         self.norm = make_norm(norm, d_model)
         self.layer = layer
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path)
+        self.keep_norm_input = keep_norm_input
 
     def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
-        return x + self.drop_path(self.dropout(self.layer(self.norm(x), **kwargs)))
+        y = self.norm(x)
+        if self.keep_norm_input and not torch.compiler.is_compiling():
+            with keep_norm_input(x, y, self.norm):
+                out = self.layer(y, **kwargs)
+        else:
+            out = self.layer(y, **kwargs)
+        return x + self.drop_path(self.dropout(out))
 
 
 def drop_path_rates(max_rate: float, n_layers: int) -> list[float]:

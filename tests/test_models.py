@@ -8,6 +8,7 @@ from models import (
     HGRN, ClassificationHead, PatchEmbedding, RetrievalHead, RetrievalModel, SequenceClassifier, TokenEmbedding,
     Transformer, hgrn_deit, pool, sinusoidal_positions,
 )
+from models.norms import SequenceBatchNorm
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -108,3 +109,27 @@ def test_stochastic_depth_reaches_the_blocks():
     assert not torch.allclose(a, b)  # random branches dropped while training
     net.eval()
     assert torch.allclose(net(x), net(x))
+
+
+def test_sequence_batch_norm_equals_batch_norm_over_channels():
+    """SequenceBatchNorm on (B, T, D) rows = BatchNorm1d on the (B, D, T) layout: outputs, gradients and
+    running statistics, in training and in eval mode."""
+    torch.manual_seed(0)
+    ours, ref = SequenceBatchNorm(6).double(), torch.nn.BatchNorm1d(6).double()
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 1.5), ours.bias.uniform_(-1, 1)
+    ref.load_state_dict(ours.state_dict())
+    for train in (True, False):
+        ours.train(train), ref.train(train)
+        x = torch.randn(3, 7, 6, dtype=torch.double, requires_grad=True)
+        got = ours(x)
+        want = ref(x.transpose(1, 2)).transpose(1, 2)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        assert got.is_contiguous()
+        dy = torch.randn_like(got)
+        grads = torch.autograd.grad(got, (x, ours.weight, ours.bias), dy)
+        want_grads = torch.autograd.grad(want, (x, ref.weight, ref.bias), dy)
+        for a, b in zip(grads, want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ours.running_mean, ref.running_mean, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ours.running_var, ref.running_var, rtol=1e-12, atol=1e-12)
