@@ -7,6 +7,7 @@
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
     python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
+    python benchmarks/model.py --pair deit --recompute g        # ... recomputes the output gate g only
     python benchmarks/model.py --pair deit --keep-norm-input off # HGRN blocks keep norm(x) as well as x
 
 The pairs are built from the paper configs through the task classes (benchmarks/pairs.py). Each (model, T)
@@ -72,7 +73,7 @@ def child(args: argparse.Namespace) -> None:
         if isinstance(module, HGRU):
             module.fused = args.hgrn_path == "fused"
     if args.recompute != "default":
-        set_recompute_projections(net, args.recompute == "on")
+        set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
     if args.keep_norm_input != "default" and args.model == "hgrn":
         for module in net.modules():
             if isinstance(module, PreNormResidual):
@@ -149,6 +150,12 @@ def _rounds(T: int, args: argparse.Namespace) -> tuple[dict, dict]:
     return h, t
 
 
+def _recompute_choice(value: str) -> str:
+    if value in ("default", "on", "off") or (value and set(value) <= set("pzg") and len(set(value)) == len(value)):
+        return value
+    raise argparse.ArgumentTypeError(f"expected default, on, off or letters of 'pzg' (e.g. g), got {value!r}")
+
+
 def main() -> None:
     sys.path.insert(0, ROOT)
     from benchmarks.pairs import PAIRS
@@ -161,9 +168,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile both networks")
     parser.add_argument("--hgrn-path", choices=["fused", "unfused"], default="fused",
                         help="HGRU recurrence: the fused custom op or the op-by-op reference path")
-    parser.add_argument("--recompute", choices=["default", "on", "off"], default="default",
-                        help="HGRU.recompute_projections: project p, z, g again in the backward instead of keeping "
-                             "them (less memory, three matrix products more); default: the layer's own (on for CPU)")
+    parser.add_argument("--recompute", default="default", type=_recompute_choice,
+                        help="HGRU.recompute_projections: default (the layer's own: all on CPU), on, off, or the "
+                             "letters of the projections to project again in the backward, e.g. g or zg")
     parser.add_argument("--keep-norm-input", choices=["default", "on", "off"], default="default",
                         help="HGRN blocks rebuild norm(x) from x in the backward instead of keeping both "
                              "(models/norm_recompute.py; default: on, as HGRN builds them; the Transformer "

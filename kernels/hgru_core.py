@@ -596,9 +596,12 @@ def _setup_context(ctx, inputs, output) -> None:
     (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
      _, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
     _, saved, mean, rstd = output
-    ctx.recompute, ctx.proj_dtype = x is not None, p.dtype
-    if ctx.recompute:  # keep the projections' input, not their outputs (x is kept by their Linears anyway)
-        p = z = g = None
+    # a projection with a weight given is projected again in the backward: its output is not kept (x is kept
+    # by the projections' Linears anyway)
+    ctx.recompute, ctx.proj_dtype = (w_p is not None, w_z is not None, w_g is not None), p.dtype
+    p, z, g = (None if again else t for again, t in zip(ctx.recompute, (p, z, g)))
+    if not any(ctx.recompute):
+        x = None
     ctx.save_for_backward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd,
                           x, w_p, b_p, w_z, b_z, w_g, b_g)
     ctx.config = (mode, forget_mode, is_complex, H, W, eps)
@@ -615,8 +618,9 @@ def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> l
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
     tensors = list(ctx.saved_tensors)
     x, weights = tensors[14], tensors[15:]
-    if ctx.recompute:
-        tensors[0:3] = _projections(x, ctx.proj_dtype, *weights)
+    if any(ctx.recompute):
+        again = _projections(x, ctx.proj_dtype, *weights)
+        tensors[0:3] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:3])]
     grads = _hgru_core_backward_op(dout.contiguous(), *tensors[:14], *ctx.config)
     inputs = tensors[:10]  # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b
     return (*(None if t is None else d for t, d in zip(inputs, grads)), *([None] * 15))
@@ -644,8 +648,8 @@ def hgru_core(
     grid: tuple[int, int] = (1, 1),
     eps: float = 1e-5,
     save_states: Optional[bool] = None,
-    recompute_from: Optional[tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Tensor,
-                                   Optional[Tensor]]] = None,
+    recompute_from: Optional[tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor],
+                                   Optional[Tensor], Optional[Tensor]]] = None,
 ) -> Tensor:
     """out_proj(LayerNorm(h) * SiLU(g)) for the projections p (B, T, inner), z (B, T, D) and g (B, T, inner).
 
@@ -655,7 +659,8 @@ def hgru_core(
     there (default: in causal mode, where the backward has no other use for a recomputation, except on the
     native CPU kernels, where a scan is cheaper than the memory). ``recompute_from`` = (x, w_p, b_p, w_z, b_z,
     w_g, b_g), the input and (weight, bias) pairs p, z and g were projected with: the backward projects them
-    again instead of keeping them, 5 units of (B, T, D) fewer per layer for three matrix products more.
+    again instead of keeping them, 5 units of (B, T, D) fewer per layer for three matrix products more; one whose
+    weight is None there is kept instead.
     """
     H, W = (int(grid[0]), int(grid[1])) if mode == "2d" else (1, 1)
     # keeping h saves the backward one scan; on the native CPU kernels a scan costs less than holding h

@@ -52,7 +52,8 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
     ``compile``: torch.compile the network (HGRN traces without graph breaks); the first steps compile, for
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     ``recompute_projections``: HGRU layers project p, z, g again in the backward instead of keeping them
-    (less memory, three matrix products more; None: on for CPU tensors, off on GPUs; see models/hgru.py).
+    (less memory, three matrix products more; a string such as ``g`` names some of them; None: all for CPU
+    tensors, none on GPUs; see models/hgru.py).
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class SequenceClassificationTask(RecordedModelMixin, L.LightningModule):
         in_channels: int | None = None,
         grid: tuple[int, int] | None = None,
         compile: bool = False,
-        recompute_projections: bool | None = None,
+        recompute_projections: bool | str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -28,6 +28,7 @@ GATE_INITS = ("default", "chrono")
 # forget-gate forms: the paper's input-dependent gate, the lower bound alone (data-independent, as in LRU;
 # the paper's "only lower bound" ablation), and no forget gate at all (no memory)
 FORGET_MODES = ("data", "bound", "none")
+PROJECTIONS = "pzg"  # input_proj, lambda_proj, gate: the projections recompute_projections can name
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -109,11 +110,34 @@ class HGRU(nn.Module):
         # Fused path: keep the summed state h for the backward (True) or recompute every direction's states
         # there (False); None: keep it in causal mode only (see kernels/hgru_core.py).
         self.save_states: bool | None = None
-        # Fused path: project p, z and g again in the backward instead of keeping them (5 units of (B, T, D)
-        # fewer per layer, three matrix products more). None: on CPU tensors only, where it measured no
-        # slower (less memory to allocate and fault in) and 0.6-0.7x the live memory (docs/performance.md);
-        # on a GPU the products cost time, so keeping them stays the default there.
-        self.recompute_projections: bool | None = None
+        # Fused path: project p, z and g again in the backward instead of keeping them (see the property).
+        self.recompute_projections = None
+
+    @property
+    def recompute_projections(self) -> bool | str | None:
+        """Fused path: which projections the backward computes again from the layer's input instead of keeping
+        them: True (all: p = input_proj(x), z = lambda_proj(x), g = gate(x); 5 units of (B, T, D) fewer per
+        layer for 5 d^2 more multiply-adds per token), False (none), or the letters of some, e.g. ``"g"``
+        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors, where it cost 0.9-1.15x the time for
+        0.6-0.7x the live memory, depending on the machine (docs/performance.md); none on a GPU, where the
+        products cost time."""
+        return self._recompute_projections
+
+    @recompute_projections.setter
+    def recompute_projections(self, value: bool | str | None) -> None:
+        if isinstance(value, str) and (not value or set(value) - set(PROJECTIONS) or len(set(value)) != len(value)):
+            raise ValueError(f"recompute_projections: a string names projections by the letters {PROJECTIONS!r} "
+                             f"(e.g. 'g' or 'zg'), each once; got {value!r}")
+        if not (value is None or isinstance(value, (bool, str))):
+            raise ValueError(f"recompute_projections must be None, a bool or letters of {PROJECTIONS!r}, got {value!r}")
+        self._recompute_projections = value
+
+    def _recomputed(self, x: torch.Tensor) -> str:
+        """The letters of the projections to recompute in the backward for an input like ``x``."""
+        value = self.recompute_projections
+        if value is None:
+            value = x.device.type == "cpu"
+        return value if isinstance(value, str) else (PROJECTIONS if value else "")
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
     def _recurrence_inputs(
@@ -185,11 +209,12 @@ class HGRU(nn.Module):
             gate_b = None if gate_b is None else gate_b[order]
         g = F.linear(x, gate_w, gate_b)
         again = None
-        recompute = self.recompute_projections
-        if recompute if recompute is not None else x.device.type == "cpu":
+        which = self._recomputed(x)
+        if which:  # (x, then a (weight, bias) pair per projection: None for one that is kept)
             lp = self.lambda_proj
-            again = (x, self.input_proj.weight, self.input_proj.bias, None if lp is None else lp.weight,
-                     None if lp is None else lp.bias, gate_w, gate_b)
+            pairs = {"p": (self.input_proj.weight, self.input_proj.bias),
+                     "z": (None, None) if lp is None else (lp.weight, lp.bias), "g": (gate_w, gate_b)}
+            again = (x, *(t for name in PROJECTIONS for t in (pairs[name] if name in which else (None, None))))
         valid = None
         if lengths is not None and self.mode != "2d":
             valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
@@ -236,9 +261,9 @@ class HGRU(nn.Module):
         return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_mode={self.forget_mode!r}"
 
 
-def set_recompute_projections(net: nn.Module, value: bool | None) -> int:
-    """Set ``recompute_projections`` on every HGRU inside ``net`` (None: each layer's default, on for CPU
-    tensors); returns how many layers were set."""
+def set_recompute_projections(net: nn.Module, value: bool | str | None) -> int:
+    """Set ``recompute_projections`` on every HGRU inside ``net`` (None: each layer's default, all on CPU
+    tensors; a string such as ``"g"``: those projections only); returns how many layers were set."""
     layers = [m for m in net.modules() if isinstance(m, HGRU)]
     for layer in layers:
         layer.recompute_projections = value

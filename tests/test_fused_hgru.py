@@ -183,13 +183,14 @@ def test_recomputed_projections_equal_kept_ones(mode, complex_, forget_mode, bac
     weight = torch.randn(B, T, d, dtype=torch.float64)
     m.recompute_projections = False
     y_ref, g_ref = _run(m, x, bound, None, grid, True, weight, backend=backend)
-    m.recompute_projections = True
-    y, g = _run(m, x, bound, None, grid, True, weight, backend=backend)
-    assert torch.equal(y, y_ref)
-    for name in g_ref:
-        assert torch.allclose(g[name], g_ref[name], rtol=1e-12, atol=1e-13), name
-    saved_bytes = []
-    for recompute in (False, True):
+    for recompute in (True, "g", "zp"):
+        m.recompute_projections = recompute
+        y, g = _run(m, x, bound, None, grid, True, weight, backend=backend)
+        assert torch.equal(y, y_ref)
+        for name in g_ref:
+            assert torch.allclose(g[name], g_ref[name], rtol=1e-12, atol=1e-13), (recompute, name)
+    saved_bytes = {}
+    for recompute in (False, True, "g"):
         m.recompute_projections = recompute
         storages = {}
 
@@ -199,10 +200,18 @@ def test_recomputed_projections_equal_kept_ones(mode, complex_, forget_mode, bac
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             m(x, bound, grid=grid)
-        saved_bytes.append(sum(storages.values()))
+        saved_bytes[recompute] = sum(storages.values())
     inner = 2 * d if complex_ else d
     projections = B * T * (2 * inner + (d if forget_mode == "data" else 0)) * 8
-    assert saved_bytes[0] - saved_bytes[1] >= projections - 8 * 3 * inner  # p, z, g no longer kept (biases are)
+    assert saved_bytes[False] - saved_bytes[True] >= projections - 8 * 3 * inner  # p, z, g no longer kept (biases are)
+    gate_bytes = B * T * inner * 8
+    assert gate_bytes - 8 * inner <= saved_bytes[False] - saved_bytes["g"] <= gate_bytes + 8 * inner  # g alone
+
+
+@pytest.mark.parametrize("value", ["", "x", "gg", 1.5])
+def test_recompute_projections_rejects_unknown_values(value):
+    with pytest.raises(ValueError, match="recompute_projections"):
+        HGRU(4).recompute_projections = value
 
 
 def test_tasks_set_recompute_projections_on_every_layer():
