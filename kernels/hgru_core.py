@@ -464,7 +464,9 @@ def _torch_scan_backward(dh: Tensor, u: Tensor, per_dir: list[Tensor], last: Ten
 
 
 def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, h_saved, mean, rstd,
-                   mode, forget_mode, complex_, H, W, eps):
+                   mode, forget_mode, complex_, H, W, eps, x=None, w_g=None, b_g=None):
+    """The gradients of _core_forward's inputs. ``g`` None: it is projected here from (x, w_g, b_g), where it
+    is needed, and let go once its gradient is computed (two units of (B, T, D) fewer during the scans)."""
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
@@ -485,7 +487,11 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     # once): the norm's output recomputed in one pass (the statistics it recomputes are the saved ones, bit
     # for bit: same input, same kernel)
     w, b = ln_w.to(acc), ln_b.to(acc)
+    if g is None:
+        g = _projections(x, p.dtype, w_g, b_g)[0]
+    g_dtype = g.dtype
     gf = g.to(acc)
+    del g
     y = torch.native_layer_norm(feat, [I], w, b, eps)[0]
     sg = F.silu(gf)
     o = torch.mul(y, sg).to(p.dtype)
@@ -494,7 +500,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     del o
     do = dout.matmul(out_w.to(dout.dtype)).to(acc)
     dg = torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=y)  # written over y
-    del y
+    del y, gf
     dy = sg.mul_(do)
     del do
     dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
@@ -539,7 +545,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
         return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)
 
-    return (cast(dp, p), cast(dz, z), cast(dg, g), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
+    return (cast(dp, p), cast(dz, z), dg.to(g_dtype), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
             cast(d_theta["r"], theta_r), cast(dw, ln_w), cast(db, ln_b), cast(d_out_w, out_w),
             cast(d_out_b, out_b))
 
@@ -573,22 +579,24 @@ def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, f
 
 @torch.library.custom_op("hgrn::hgru_core_backward", mutates_args=())
 def _hgru_core_backward_op(
-    dout: Tensor, p: Tensor, z: Optional[Tensor], g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
-    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
-    valid: Optional[Tensor], saved: Tensor, mean: Tensor, rstd: Tensor, mode: str, forget_mode: str,
-    is_complex: bool, H: int, W: int, eps: float,
+    dout: Tensor, p: Tensor, z: Optional[Tensor], g: Optional[Tensor], gamma: Optional[Tensor],
+    theta_f: Optional[Tensor], theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor,
+    out_b: Optional[Tensor], valid: Optional[Tensor], saved: Tensor, mean: Tensor, rstd: Tensor, mode: str,
+    forget_mode: str, is_complex: bool, H: int, W: int, eps: float, x: Optional[Tensor], w_g: Optional[Tensor],
+    b_g: Optional[Tensor],
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    # g None: the backward projects it from (x, w_g, b_g) itself, where it is needed
     return _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean,
-                          rstd, mode, forget_mode, is_complex, H, W, eps)
+                          rstd, mode, forget_mode, is_complex, H, W, eps, x, w_g, b_g)
 
 
 @_hgru_core_backward_op.register_fake
 def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, saved, mean, rstd, mode,
-      forget_mode, is_complex, H, W, eps):
+      forget_mode, is_complex, H, W, eps, x, w_g, b_g):
     def like(t):
         return p.new_empty(0) if t is None else torch.empty_like(t)
 
-    return (torch.empty_like(p), like(z), torch.empty_like(g), like(gamma), like(theta_f), like(theta_r),
+    return (torch.empty_like(p), like(z), torch.empty_like(p), like(gamma), like(theta_f), like(theta_r),
             torch.empty_like(ln_w), torch.empty_like(ln_b), torch.empty_like(out_w), like(out_b))
 
 
@@ -599,6 +607,7 @@ def _setup_context(ctx, inputs, output) -> None:
     # a projection with a weight given is projected again in the backward: its output is not kept (x is kept
     # by the projections' Linears anyway)
     ctx.recompute, ctx.proj_dtype = (w_p is not None, w_z is not None, w_g is not None), p.dtype
+    ctx.given = tuple(t is not None for t in (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b))
     p, z, g = (None if again else t for again, t in zip(ctx.recompute, (p, z, g)))
     if not any(ctx.recompute):
         x = None
@@ -618,12 +627,13 @@ def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> l
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
     tensors = list(ctx.saved_tensors)
     x, weights = tensors[14], tensors[15:]
-    if any(ctx.recompute):
-        again = _projections(x, ctx.proj_dtype, *weights)
-        tensors[0:3] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:3])]
-    grads = _hgru_core_backward_op(dout.contiguous(), *tensors[:14], *ctx.config)
-    inputs = tensors[:10]  # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b
-    return (*(None if t is None else d for t, d in zip(inputs, grads)), *([None] * 15))
+    if any(ctx.recompute[:2]):  # p and z here; g inside the backward op, where it is needed (see _core_backward)
+        again = _projections(x, ctx.proj_dtype, *weights[:4])
+        tensors[0:2] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:2])]
+    lazy_g = (x, *weights[4:]) if ctx.recompute[2] else (None, None, None)
+    grads = _hgru_core_backward_op(dout.contiguous(), *tensors[:14], *ctx.config, *lazy_g)
+    # p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b: a gradient for each input that was given
+    return (*(d if given else None for given, d in zip(ctx.given, grads)), *([None] * 15))
 
 
 _hgru_core_op.register_autograd(_backward, setup_context=_setup_context)
