@@ -6,6 +6,7 @@
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
+    python benchmarks/model.py --pair deit --interleave 8       # time only: both sides in one process, step by step
     python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
     python benchmarks/model.py --pair deit --recompute g        # ... recomputes the output gate g only
     python benchmarks/model.py --pair deit --keep-norm-input off # HGRN blocks keep norm(x) as well as x
@@ -17,7 +18,10 @@ after the other in the same invocation and the ratios are printed (time ratio = 
 Transformer's; tokens/s ratio = its inverse; memory ratio = HGRN peak over the Transformer's). A last,
 untimed step runs under the profiler for the peak of live tensor memory ("live"): the resident set also
 holds what glibc keeps of freed temporaries, which depends on the order of allocations more than on what
-the model needs. With --compile the first (compiling) step's time is reported too. A Transformer that runs out of memory or time
+the model needs. With --compile the first (compiling) step's time is reported too.
+``--interleave N`` measures time only, on a machine whose speed drifts within minutes (other tenants, CPU
+steal): both networks are built in one process and their training steps alternate, N steps each, and the
+median of the N per-step ratios is printed with their spread. A Transformer that runs out of memory or time
 is reported as such, not hidden.
 """
 from __future__ import annotations
@@ -150,6 +154,47 @@ def _rounds(T: int, args: argparse.Namespace) -> tuple[dict, dict]:
     return h, t
 
 
+def interleaved(args: argparse.Namespace, T: int) -> None:
+    """Both sides in this process, one training step each in turn (order swapped every round): the median
+    of the per-round HGRN / Transformer step-time ratios, steadier than separate processes minutes apart."""
+    import torch
+
+    from benchmarks.pairs import build, training_step
+    from models import HGRU, set_recompute_projections
+    from models.residual import PreNormResidual
+
+    torch.set_num_threads(args.threads)
+    steps = {}
+    for side in ("hgrn", "transformer"):
+        torch.manual_seed(0)
+        net, loss_fn = build(args.pair, side, args.batch, T)
+        if side == "hgrn":
+            for module in net.modules():
+                if isinstance(module, HGRU):
+                    module.fused = args.hgrn_path == "fused"
+            if args.recompute != "default":
+                set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
+            if args.keep_norm_input != "default":
+                for module in net.modules():
+                    if isinstance(module, PreNormResidual):
+                        module.keep_norm_input = args.keep_norm_input == "on"
+        if args.compile:
+            net.compile()
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+        steps[side] = (lambda net=net, loss_fn=loss_fn, opt=opt: training_step(net, loss_fn, opt))
+        steps[side]()  # warm-up
+    times: dict[str, list[float]] = {"hgrn": [], "transformer": []}
+    for r in range(args.interleave):
+        for side in (("hgrn", "transformer") if r % 2 == 0 else ("transformer", "hgrn")):
+            start = time.perf_counter()
+            steps[side]()
+            times[side].append(time.perf_counter() - start)
+    ratios = sorted(h / t for h, t in zip(times["hgrn"], times["transformer"]))
+    print(f"{T:>6} | HGRN {statistics.median(times['hgrn']):.3f} s, Transformer "
+          f"{statistics.median(times['transformer']):.3f} s | time ratio {statistics.median(ratios):.2f}x "
+          f"(per-round {ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} rounds)", flush=True)
+
+
 def _recompute_choice(value: str) -> str:
     if value in ("default", "on", "off") or (value and set(value) <= set("pzg") and len(set(value)) == len(value)):
         return value
@@ -181,6 +226,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the two sides alternately this many times (order swapped every round) and "
                              "report medians and the median of the per-round ratios: steadier on a shared machine")
+    parser.add_argument("--interleave", type=int, default=0, metavar="N",
+                        help="time only: both sides in this process, N alternating steps each; prints the median "
+                             "per-round ratio (steadier where the machine's speed drifts)")
     parser.add_argument("--malloc", choices=["pinned", "default"], default="pinned",
                         help="pinned: fixed glibc mmap/trim thresholds in both children (steadier times); "
                              "default: glibc's own dynamic thresholds (peak RSS closer to the live tensors)")
@@ -191,15 +239,22 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.interleave and args.malloc == "pinned" and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})  # glibc reads them at start
     args.batch = args.batch or PAIRS[args.pair].batch
     lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
     from kernels import cpu_native
 
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
-          f"median of {args.steps} steps, {'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
-          f"{args.rounds} round(s), malloc {args.malloc}, HGRU recompute_projections {args.recompute}, "
+          f"{f'{args.interleave} interleaved steps each' if args.interleave else f'median of {args.steps} steps'}, "
+          f"{'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
+          f"{'' if args.interleave else f'{args.rounds} round(s), '}malloc {args.malloc}, HGRU recompute_projections {args.recompute}, "
           f"keep_norm_input {args.keep_norm_input}; "
           f"{cpu_native.status()}")
+    if args.interleave:
+        for T in lengths:
+            interleaved(args, T)
+        return
     header = (f"{'T':>6} | {'HGRN s':>8} {'Transf. s':>9} {'time ratio':>10} {'tok/s ratio':>11} | "
               f"{'HGRN MiB':>9} {'Transf. MiB':>11} {'mem ratio':>9} | {'HGRN live':>9} {'Tr. live':>8} "
               f"{'live ratio':>10}")
