@@ -61,27 +61,32 @@ def live_peak_mib(step) -> float:
     return peak / 2**20
 
 
+def _hgrn_options(net, args: argparse.Namespace) -> None:
+    """The HGRN side's --hgrn-path, --recompute and --keep-norm-input."""
+    from models import HGRU, set_recompute_projections
+    from models.residual import PreNormResidual
+
+    for module in net.modules():
+        if isinstance(module, HGRU):
+            module.fused = args.hgrn_path == "fused"
+        if isinstance(module, PreNormResidual) and args.keep_norm_input != "default":
+            module.keep_norm_input = args.keep_norm_input == "on"
+    if args.recompute != "default":
+        set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
+
+
 def child(args: argparse.Namespace) -> None:
     """Build one model, time a few training steps, print a JSON line with the results."""
     sys.path.insert(0, ROOT)
     import torch
 
     from benchmarks.pairs import build, training_step
-    from models import HGRU, set_recompute_projections
-    from models.residual import PreNormResidual
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     net, loss_fn = build(args.pair, args.model, args.batch, args.length)
-    for module in net.modules():
-        if isinstance(module, HGRU):
-            module.fused = args.hgrn_path == "fused"
-    if args.recompute != "default":
-        set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
-    if args.keep_norm_input != "default" and args.model == "hgrn":
-        for module in net.modules():
-            if isinstance(module, PreNormResidual):
-                module.keep_norm_input = args.keep_norm_input == "on"
+    if args.model == "hgrn":
+        _hgrn_options(net, args)
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -160,8 +165,6 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
     import torch
 
     from benchmarks.pairs import build, training_step
-    from models import HGRU, set_recompute_projections
-    from models.residual import PreNormResidual
 
     torch.set_num_threads(args.threads)
     steps = {}
@@ -169,15 +172,7 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
         torch.manual_seed(0)
         net, loss_fn = build(args.pair, side, args.batch, T)
         if side == "hgrn":
-            for module in net.modules():
-                if isinstance(module, HGRU):
-                    module.fused = args.hgrn_path == "fused"
-            if args.recompute != "default":
-                set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
-            if args.keep_norm_input != "default":
-                for module in net.modules():
-                    if isinstance(module, PreNormResidual):
-                        module.keep_norm_input = args.keep_norm_input == "on"
+            _hgrn_options(net, args)
         if args.compile:
             net.compile()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -240,7 +235,8 @@ def main() -> None:
         child(args)
         return
     if args.interleave and args.malloc == "pinned" and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})  # glibc reads them at start
+        # glibc reads its thresholds once, at start
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
     args.batch = args.batch or PAIRS[args.pair].batch
     lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
     from kernels import cpu_native
@@ -248,7 +244,8 @@ def main() -> None:
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "
           f"{f'{args.interleave} interleaved steps each' if args.interleave else f'median of {args.steps} steps'}, "
           f"{'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
-          f"{'' if args.interleave else f'{args.rounds} round(s), '}malloc {args.malloc}, HGRU recompute_projections {args.recompute}, "
+          f"{'' if args.interleave else f'{args.rounds} round(s), '}malloc {args.malloc}, "
+          f"HGRU recompute_projections {args.recompute}, "
           f"keep_norm_input {args.keep_norm_input}; "
           f"{cpu_native.status()}")
     if args.interleave:

@@ -118,9 +118,9 @@ class HGRU(nn.Module):
         """Fused path: which projections the backward computes again from the layer's input instead of keeping
         them: True (all: p = input_proj(x), z = lambda_proj(x), g = gate(x); 5 units of (B, T, D) fewer per
         layer for 5 d^2 more multiply-adds per token), False (none), or the letters of some, e.g. ``"g"``
-        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors, where it cost 0.9-1.15x the time for
-        0.6-0.7x the live memory, depending on the machine (docs/performance.md); none on a GPU, where the
-        products cost time."""
+        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors, where recomputing all of them took 0.9x
+        to 1.15x the time of keeping them, depending on the machine, for 0.6-0.7x the live memory
+        (docs/performance.md); none on a GPU, where the products cost time."""
         return self._recompute_projections
 
     @recompute_projections.setter

@@ -80,7 +80,7 @@ def keep_norm_input(x: Tensor, y: Tensor, norm: nn.Module) -> Iterator[bool]:
     ``rebuild_function`` cannot rebuild, or for a ``y`` that is not a fresh contiguous tensor). Not for use
     under torch.compile, which chooses what to recompute itself (PreNormResidual skips it there)."""
     rebuild = rebuild_function(norm)
-    usable = (rebuild is not None and torch.is_grad_enabled() and y is not x and y.is_contiguous() and y.storage_offset() == 0
+    usable = (rebuild is not None and torch.is_grad_enabled() and y.is_contiguous() and y.storage_offset() == 0
               and y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr())
     if not usable:
         yield False

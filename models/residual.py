@@ -30,8 +30,8 @@ class PreNormResidual(nn.Module):
     ``keep_norm_input``: the layer's saved copies of norm(x) are rebuilt from x in the backward instead of
     being kept (models/norm_recompute.py): one (B, T, D) tensor fewer per sub-layer for one elementwise pass."""
 
-    def __init__(self, layer: nn.Module, d_model: int, norm: str = "layer", dropout: float = 0.0, drop_path: float = 0.0,
-                 keep_norm_input: bool = False) -> None:
+    def __init__(self, layer: nn.Module, d_model: int, norm: str = "layer", dropout: float = 0.0,
+                 drop_path: float = 0.0, keep_norm_input: bool = False) -> None:
         super().__init__()
         self.norm = make_norm(norm, d_model)
         self.layer = layer
