@@ -191,9 +191,15 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
 
 
 def _recompute_choice(value: str) -> str:
-    if value in ("default", "on", "off") or (value and set(value) <= set("pzg") and len(set(value)) == len(value)):
+    """default, on, off, or projection letters as HGRU.recompute_projections takes them."""
+    if value in ("default", "on", "off"):
         return value
-    raise argparse.ArgumentTypeError(f"expected default, on, off or letters of 'pzg' (e.g. g), got {value!r}")
+    from models.hgru import check_recompute_projections
+
+    try:
+        return check_recompute_projections(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected default, on, off or {err}") from None
 
 
 def main() -> None:

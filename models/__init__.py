@@ -11,7 +11,8 @@ from .norms import SimpleRMSNorm, make_norm
 from .transformer import Transformer
 
 __all__ = [
-    "GLU", "HGRN", "HGRU", "MODES", "set_recompute_projections", "SCHEDULES", "ClassificationHead", "LowerBounds", "PatchEmbedding",
+    "GLU", "HGRN", "HGRU", "MODES", "SCHEDULES", "ClassificationHead", "LowerBounds", "PatchEmbedding",
     "PixelEmbedding", "RetrievalHead", "RetrievalModel", "SequenceClassifier", "SimpleRMSNorm", "TokenEmbedding",
-    "Transformer", "forget_gate", "hgrn_deit", "make_norm", "pool", "sinusoidal_positions",
+    "Transformer", "forget_gate", "hgrn_deit", "make_norm", "pool", "set_recompute_projections",
+    "sinusoidal_positions",
 ]

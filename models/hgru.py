@@ -125,12 +125,7 @@ class HGRU(nn.Module):
 
     @recompute_projections.setter
     def recompute_projections(self, value: bool | str | None) -> None:
-        if isinstance(value, str) and (not value or set(value) - set(PROJECTIONS) or len(set(value)) != len(value)):
-            raise ValueError(f"recompute_projections: a string names projections by the letters {PROJECTIONS!r} "
-                             f"(e.g. 'g' or 'zg'), each once; got {value!r}")
-        if not (value is None or isinstance(value, (bool, str))):
-            raise ValueError(f"recompute_projections must be None, a bool or letters of {PROJECTIONS!r}, got {value!r}")
-        self._recompute_projections = value
+        self._recompute_projections = check_recompute_projections(value)
 
     def _recomputed(self, x: torch.Tensor) -> str:
         """The letters of the projections to recompute in the backward for an input like ``x``."""
@@ -259,6 +254,16 @@ class HGRU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, mode={self.mode!r}, complex={self.complex}, forget_mode={self.forget_mode!r}"
+
+
+def check_recompute_projections(value: bool | str | None) -> bool | str | None:
+    """``value`` if it is a valid ``HGRU.recompute_projections``, else a ValueError saying what is."""
+    if isinstance(value, str) and (not value or set(value) - set(PROJECTIONS) or len(set(value)) != len(value)):
+        raise ValueError(f"recompute_projections: a string names projections by the letters {PROJECTIONS!r} "
+                         f"(e.g. 'g' or 'zg'), each once; got {value!r}")
+    if not (value is None or isinstance(value, (bool, str))):
+        raise ValueError(f"recompute_projections must be None, a bool or letters of {PROJECTIONS!r}, got {value!r}")
+    return value
 
 
 def set_recompute_projections(net: nn.Module, value: bool | str | None) -> int:

@@ -31,9 +31,7 @@ def rebuild_function(norm: nn.Module) -> Optional[Callable[[Tensor], Tensor]]:
     if type(norm) is SimpleRMSNorm:
         return norm.forward
     if type(norm) is SequenceBatchNorm and norm.training:
-        # the batch statistics again, as the forward computed them; no running statistics to update
-        return lambda x: F.batch_norm(x.reshape(-1, x.shape[-1]), None, None, norm.weight, norm.bias, True, 0.0,
-                                      norm.eps).view(x.shape)
+        return norm.batch_statistics_forward
     return None
 
 

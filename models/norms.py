@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 NORMS = ("layer", "batch", "rms", "none")
 
@@ -17,6 +18,12 @@ class SequenceBatchNorm(nn.BatchNorm1d):
         # copy; on the CPU 12-15x faster (forward + backward) than the kernel on the transposed view
         # (docs/performance.md).
         return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+    def batch_statistics_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The training-mode output from the batch's own statistics, running statistics untouched: what
+        ``forward`` returned in training, for rebuilding it in the backward (models/norm_recompute.py)."""
+        return F.batch_norm(x.reshape(-1, x.shape[-1]), None, None, self.weight, self.bias, True, 0.0,
+                            self.eps).view(x.shape)
 
 
 class SimpleRMSNorm(nn.Module):
