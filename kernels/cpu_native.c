@@ -12,6 +12,7 @@
    Gate kinds: 0 real gate on real x; 1 real magnitude lam times a per-channel phase (cos, sin) on complex x
    (the HGRU gate lam_t e^{i theta}, never materialised); 2 a full complex gate on complex x. */
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifndef SCALAR
 #define SCALAR float
@@ -128,68 +129,140 @@ static inline void backward_complex_row(
     }
 }
 
+/* One step of the backward (kinds 0 and 1) for a block of n channels; see hgrn_scan_backward. */
+static inline void backward_step(
+    int64_t n, int cplx, int init, const real *restrict dp, const real *restrict gp, const real *restrict php,
+    const real *restrict vp, real *restrict dup, real *restrict dlp, real *restrict cr, real *restrict ci,
+    real *restrict th)
+{
+    if (!cplx) {
+        if (init) {
+            for (int64_t j = 0; j < n; j++) {
+                const real G = dp[j] + cr[j];
+                dup[j] = G;
+                dlp[j] = vp[j] * G;
+                cr[j] = gp[j] * G;
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const real G = dp[j] + cr[j];
+                dup[j] += G;
+                dlp[j] += vp[j] * G;
+                cr[j] = gp[j] * G;
+            }
+        }
+    } else if (init) {
+        backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 1);
+    } else {
+        backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 0);
+    }
+}
+
+#define CHUNK 64   /* steps per block of v recomputed in the backward (CHUNK x BLOCK complex: 16 KiB in fp32) */
+
 /* The backward of one scan (kinds 0 and 1), against its direction in one sweep, from the gradient dh
-   reaching each state and the scan's gated previous states v_t = a_t h_{t-1} (forward with store 2):
+   reaching each state and the scan's gated previous states v_t = a_t h_{t-1}:
        G_t = dh_t + conj(a_{t+1}) G_{t+1}   (t+1: the next step in the scan's direction; G past the end = 0)
        P_t = conj(v_t) G_t
        du_t (+)= G_t,  dlog_t (+)= Re P_t  (the gradient of log lam_t),  dtheta[b, d] = sum_t Im P_t
+   v is either given (forward with store 2) or, when v is NULL, recomputed from the scan's input x: a first
+   sweep keeps the state entering every CHUNK steps, then each chunk's v is recomputed from its entering
+   state into a small per-thread buffer just before the backward sweeps over that chunk. No (B, L, D) v is
+   ever held, for one more forward sweep that only reads.
    With init, du and dlog are written instead of accumulated. dlog and dtheta may be NULL. dtheta is a
-   (B, D) array of per-row sums (rows run on different threads; the caller sums them). */
-void NAME(hgrn_scan_backward)(
+   (B, D) array of per-row sums (rows run on different threads; the caller sums them). Returns 0, or 1 when
+   the per-thread buffers could not be allocated. */
+int NAME(hgrn_scan_backward)(
     int64_t B, int64_t L, int64_t D, int kind, int reverse, int init, int threads,
     const real *dh, int64_t dsb, int64_t dst,
     const real *gate, int64_t gsb, int64_t gst,
     const real *phase,
     const real *v, int64_t vsb, int64_t vst,
+    const real *x, int64_t xsb, int64_t xst,
     real *du, int64_t dusb, int64_t dust,
     real *dlog, int64_t dlsb, int64_t dlst,
     real *dtheta)
 {
     const int64_t nb = (D + BLOCK - 1) / BLOCK;
     const int cplx = kind != 0;
+    const int w = cplx ? 2 : 1;          /* SCALARs per channel in dh, v, x, du */
+    const int64_t nc = (L + CHUNK - 1) / CHUNK;
+    int failed = 0;
     int64_t nt = n_threads(B * nb, B * L * D, threads);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t item = 0; item < B * nb; item++) {
-        const int64_t b = item / nb, d0 = (item % nb) * BLOCK;
-        const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
-        real cr[BLOCK], ci[BLOCK], th[BLOCK];   /* cr, ci: conj(a_{t+1}) G_{t+1}, carried to step t */
-        real zero[2 * BLOCK];                     /* the dlog row when there is none: written, never read */
-        for (int64_t j = 0; j < n; j++) {
-            cr[j] = 0;
-            ci[j] = 0;
-            th[j] = 0;
-        }
-        for (int64_t k = 0; k < L; k++) {
-            const int64_t t = reverse ? k : L - 1 - k;   /* against the scan's direction */
-            const real *restrict dp = dh + b * dsb + t * dst + (cplx ? 2 : 1) * d0;
-            const real *restrict gp = gate + b * gsb + t * gst + d0;
-            const real *restrict vp = v + b * vsb + t * vst + (cplx ? 2 : 1) * d0;
-            real *restrict dup = du + b * dusb + t * dust + (cplx ? 2 : 1) * d0;
-            real *restrict dlp = dlog ? dlog + b * dlsb + t * dlst + d0 : zero;
-            const real *restrict php = cplx ? phase + 2 * d0 : 0;
-            if (!cplx) {
-                if (init) {
-                    for (int64_t j = 0; j < n; j++) {
-                        const real G = dp[j] + cr[j];
-                        dup[j] = G;
-                        dlp[j] = vp[j] * G;
-                        cr[j] = gp[j] * G;
-                    }
-                } else {
-                    for (int64_t j = 0; j < n; j++) {
-                        const real G = dp[j] + cr[j];
-                        dup[j] += G;
-                        dlp[j] += vp[j] * G;
-                        cr[j] = gp[j] * G;
-                    }
-                }
-            } else if (init) {
-                backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 1);
-            } else {
-                backward_complex_row(n, dp, gp, php, vp, dup, dlp, cr, ci, th, 0);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        real *ckpt = 0, *vbuf = 0;
+        if (!v) {
+            ckpt = (real *)malloc(sizeof(real) * 2 * BLOCK * nc);
+            vbuf = (real *)malloc(sizeof(real) * 2 * BLOCK * CHUNK);
+            if (!ckpt || !vbuf) {
+#pragma omp atomic write
+                failed = 1;
             }
         }
-        if (dtheta)
-            for (int64_t j = 0; j < n; j++) dtheta[b * D + d0 + j] = (real)th[j];
+#pragma omp for schedule(static)
+        for (int64_t item = 0; item < B * nb; item++) {
+            if ((!v && (!ckpt || !vbuf)))
+                continue;
+            const int64_t b = item / nb, d0 = (item % nb) * BLOCK;
+            const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
+            real cr[BLOCK], ci[BLOCK], th[BLOCK];   /* cr, ci: conj(a_{t+1}) G_{t+1}, carried to step t */
+            real zero[2 * BLOCK];                     /* the dlog row when there is none: written, never read */
+            real hr[BLOCK], hi[BLOCK];                /* the forward state while v is recomputed */
+            const real *php = cplx ? phase + 2 * d0 : 0;
+            for (int64_t j = 0; j < n; j++) {
+                cr[j] = 0;
+                ci[j] = 0;
+                th[j] = 0;
+                hr[j] = 0;
+                hi[j] = 0;
+            }
+#define ROW(ptr, sb, st, width) ((ptr) + b * (sb) + t * (st) + (width) * d0)
+            if (!v) {  /* the states entering each chunk, in the scan's direction */
+                for (int64_t c = 0; c < nc; c++) {
+                    for (int64_t j = 0; j < n; j++) {
+                        ckpt[2 * BLOCK * c + j] = hr[j];
+                        ckpt[2 * BLOCK * c + BLOCK + j] = hi[j];
+                    }
+                    const int64_t end = (c + 1) * CHUNK < L ? (c + 1) * CHUNK : L;
+                    for (int64_t s = c * CHUNK; s < end; s++) {
+                        const int64_t t = reverse ? L - 1 - s : s;
+                        forward_row(n, kind, ROW(x, xsb, xst, w), ROW(gate, gsb, gst, 1), php, zero, hr, hi, 0);
+                    }
+                }
+            }
+            /* backward: scan-order steps s from L - 1 down to 0, a chunk at a time */
+            for (int64_t c = nc - 1; c >= 0; c--) {
+                const int64_t lo = c * CHUNK, hi_s = (c + 1) * CHUNK < L ? (c + 1) * CHUNK : L;
+                if (!v) {  /* this chunk's v, from the state entering it */
+                    for (int64_t j = 0; j < n; j++) {
+                        hr[j] = ckpt[2 * BLOCK * c + j];
+                        hi[j] = ckpt[2 * BLOCK * c + BLOCK + j];
+                    }
+                    for (int64_t s = lo; s < hi_s; s++) {
+                        const int64_t t = reverse ? L - 1 - s : s;
+                        forward_row(n, kind, ROW(x, xsb, xst, w), ROW(gate, gsb, gst, 1), php,
+                                    vbuf + 2 * BLOCK * (s - lo), hr, hi, 2);
+                    }
+                }
+                for (int64_t s = hi_s - 1; s >= lo; s--) {
+                    const int64_t t = reverse ? L - 1 - s : s;
+                    const real *vp = v ? ROW(v, vsb, vst, w) : vbuf + 2 * BLOCK * (s - lo);
+                    real *dlp = dlog ? ROW(dlog, dlsb, dlst, 1) : zero;
+                    if (init)
+                        backward_step(n, cplx, 1, ROW(dh, dsb, dst, w), ROW(gate, gsb, gst, 1), php, vp,
+                                      ROW(du, dusb, dust, w), dlp, cr, ci, th);
+                    else
+                        backward_step(n, cplx, 0, ROW(dh, dsb, dst, w), ROW(gate, gsb, gst, 1), php, vp,
+                                      ROW(du, dusb, dust, w), dlp, cr, ci, th);
+                }
+            }
+#undef ROW
+            if (dtheta)
+                for (int64_t j = 0; j < n; j++) dtheta[b * D + d0 + j] = (real)th[j];
+        }
+        free(ckpt);
+        free(vbuf);
     }
+    return failed;
 }

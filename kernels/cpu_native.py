@@ -114,8 +114,8 @@ def _load() -> ctypes.CDLL:
         fwd.restype = None
         bwd = getattr(lib, "hgrn_scan_backward" + suffix)
         bwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
-                        i64, ptr, i64, i64, ptr, i64, i64, ptr]
-        bwd.restype = None
+                        i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr]
+        bwd.restype = c_int
     return lib
 
 
@@ -213,20 +213,29 @@ def scan_forward(x: torch.Tensor, gate: torch.Tensor, out: torch.Tensor, *, kind
     return out
 
 
-def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: torch.Tensor, du: torch.Tensor, *, kind: int,
+def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: Optional[torch.Tensor], du: torch.Tensor, *, kind: int,
                   reverse: bool, init: bool, phase: Optional[torch.Tensor] = None,
-                  dlog: Optional[torch.Tensor] = None, dtheta: Optional[torch.Tensor] = None) -> None:
+                  dlog: Optional[torch.Tensor] = None, dtheta: Optional[torch.Tensor] = None,
+                  x: Optional[torch.Tensor] = None) -> None:
     """One scan's backward in one sweep (see cpu_native.c) from the gradient dh reaching its states and its
-    gated previous states v (``scan_forward(..., store="v")``): du (+)= G, dlog (+)= Re conj(v) G and, for
-    complex scans, dtheta (B, D) = per-row sums of Im conj(v) G. ``init`` writes instead of adding."""
+    gated previous states v (``scan_forward(..., store="v")``), or, with v None, the scan's input ``x``, from
+    which the kernel recomputes v a chunk of steps at a time (no (B, L, D) buffer): du (+)= G,
+    dlog (+)= Re conj(v) G and, for complex scans, dtheta (B, D) = per-row sums of Im conj(v) G. ``init``
+    writes instead of adding."""
     B, L, D = dh.shape
+    if (v is None) == (x is None):
+        raise ValueError("scan_backward: give either the gated previous states v or the scan's input x")
     if phase is not None:
         phase = phase.contiguous()
     dl = (0, 0) if dlog is None else _strides(dlog)
-    _fn("hgrn_scan_backward", du.dtype)(
+    vs = (0, 0) if v is None else _strides(v)
+    xs = (0, 0) if x is None else _strides(x)
+    failed = _fn("hgrn_scan_backward", du.dtype)(
         B, L, D, kind, int(reverse), int(init), torch.get_num_threads(),
-        _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(v), *_strides(v),
+        _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(v), *vs, _ptr(x), *xs,
         _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
+    if failed:
+        raise MemoryError("native scan backward: could not allocate its per-thread buffers")
 
 
 def main() -> None:

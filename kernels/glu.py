@@ -1,8 +1,9 @@
 """The GLU channel mixer W3(SiLU(W1 x) * W2 x) as one autograd node that saves x, W1 x and W2 x only.
 
 SiLU(W1 x) and the product are recomputed in the backward (two elementwise passes) instead of being kept
-for every layer: two (B, T, hidden) tensors fewer per layer at the peak of a training step. Dynamo traces
-the Function (plain torch ops inside), so torch.compile sees no graph break.
+for every layer: two (B, T, hidden) tensors fewer per layer at the peak of a training step. The backward
+runs a block of rows at a time (kernels/row_blocks.py), so its temporaries are never whole (B, T, hidden)
+tensors either. Dynamo traces the Function (plain torch ops inside), so torch.compile sees no graph break.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from .row_blocks import row_blocks
 
 
 class _SiluGlu(torch.autograd.Function):
@@ -26,25 +29,42 @@ class _SiluGlu(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
         x, a, v, w1, w2, w3 = ctx.saved_tensors
-        s = F.silu(a)
-        flat_dy = dy.reshape(-1, dy.shape[-1])
-        d_w3 = flat_dy.t().mm((s * v).reshape(-1, s.shape[-1])).to(w3.dtype)
-        d_b3 = flat_dy.sum(0).to(w3.dtype) if ctx.has_bias[2] else None
-        dprod = dy.matmul(w3.to(dy.dtype))
-        dv = dprod * s
-        del s
-        da = torch.ops.aten.silu_backward(dprod.mul_(v), a)
-        del dprod
-        flat_x = x.reshape(-1, x.shape[-1])
-        flat_da, flat_dv = da.reshape(-1, da.shape[-1]), dv.reshape(-1, dv.shape[-1])
-        dx = None
-        if ctx.needs_input_grad[0]:
-            dx = da.matmul(w1.to(da.dtype)).add_(dv.matmul(w2.to(dv.dtype))).to(x.dtype)
-        d_w1 = flat_da.t().mm(flat_x.to(da.dtype)).to(w1.dtype)
-        d_w2 = flat_dv.t().mm(flat_x.to(dv.dtype)).to(w2.dtype)
-        d_b1 = flat_da.sum(0).to(w1.dtype) if ctx.has_bias[0] else None
-        d_b2 = flat_dv.sum(0).to(w2.dtype) if ctx.has_bias[1] else None
-        return dx, d_w1, d_b1, d_w2, d_b2, d_w3, d_b3
+        hidden = a.shape[-1]
+        x2, a2, v2 = x.reshape(-1, x.shape[-1]), a.reshape(-1, hidden), v.reshape(-1, hidden)
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        dx = torch.empty_like(x2) if ctx.needs_input_grad[0] else None
+        # weight gradients summed block by block in the weights' precision (autocast's products may be lower)
+        d_w1, d_w2, d_w3 = (torch.zeros_like(w) for w in (w1, w2, w3))
+        d_b1, d_b2 = (torch.zeros(hidden, dtype=w1.dtype, device=w1.device) for _ in range(2))
+        w1c, w2c, w3c = w1.to(a.dtype), w2.to(a.dtype), w3.to(dy.dtype)
+        for rs in row_blocks(a2.shape[0], hidden):  # block-sized temporaries (kernels/row_blocks.py)
+            s = F.silu(a2[rs])
+            _add_product(d_w3, dy2[rs].t(), s * v2[rs])
+            dprod = dy2[rs].mm(w3c)
+            dv = dprod * s
+            del s
+            da = torch.ops.aten.silu_backward(dprod.mul_(v2[rs]), a2[rs])
+            del dprod
+            if dx is not None:
+                block = da.mm(w1c).addmm_(dv, w2c)
+                dx[rs] = block
+                del block
+            x_block = x2[rs].to(da.dtype)
+            _add_product(d_w1, da.t(), x_block)
+            _add_product(d_w2, dv.t(), x_block)
+            d_b1.add_(da.sum(0))
+            d_b2.add_(dv.sum(0))
+        d_b3 = dy2.sum(0).to(w3.dtype) if ctx.has_bias[2] else None
+        return (None if dx is None else dx.view(x.shape), d_w1, d_b1 if ctx.has_bias[0] else None, d_w2,
+                d_b2 if ctx.has_bias[1] else None, d_w3, d_b3)
+
+
+def _add_product(acc: Tensor, a: Tensor, b: Tensor) -> None:
+    """acc += a @ b, in acc's precision."""
+    if a.dtype == acc.dtype and b.dtype == acc.dtype:
+        acc.addmm_(a, b)
+    else:
+        acc.add_(a.mm(b))
 
 
 def silu_glu(x: Tensor, w1: Tensor, b1: Optional[Tensor], w2: Tensor, b2: Optional[Tensor], w3: Tensor,

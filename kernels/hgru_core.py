@@ -9,7 +9,8 @@ with ``recompute_from``, the projections' input instead of p, z and g) plus the 
 in causal mode off the native CPU kernels, the state h (recomputing it there costs a whole scan); the
 backward recomputes the cheap elementwise intermediates (gate, (1 - lam) * c, the gates e^{+-i theta}) and,
 for bidirectional and 2D mixers, every direction's states, instead of saving 2d-wide complex tensors per
-direction.
+direction. The output stage (LayerNorm, output gate, out_proj and their gradients) runs a block of rows at a
+time (kernels/row_blocks.py), so its temporaries are never whole (B, T, inner) tensors.
 
 Layout: complex channels stay interleaved (re, im) exactly as input_proj writes them, so packing is a free
 view (``torch.view_as_complex``); the LayerNorm and the output gate work on the interleaved order too (the
@@ -19,7 +20,7 @@ contiguous tensor: no transposed copies.
 
 Both passes are ``torch.library.custom_op``s (with fake implementations and a registered autograd), so
 ``torch.compile`` traces a whole HGRN without a graph break. The scans run on the native CPU kernels
-(kernels/cpu_native.c; one sweep per direction forward, two per direction backward, no gate tensor) or,
+(kernels/cpu_native.c; one sweep per direction forward, one call per direction backward, no gate tensor) or,
 where those cannot be built, the chunked PyTorch scan (kernels/cpu_scan.py) for CPU tensors, and on the
 Triton kernels (kernels/triton_scan_kernels.py) otherwise.
 Why some elementwise steps are written the way they are (no log1p, no mixed real/complex products, sums as
@@ -36,6 +37,7 @@ from torch.nn import functional as F
 
 from . import cpu_native
 from .cpu_scan import scan_with_gate
+from .row_blocks import row_blocks
 
 MODES = ("causal", "bidirectional", "2d")
 FORGET_MODES = ("data", "bound")
@@ -239,7 +241,9 @@ class _NativeScans:
     """The scans on the native CPU kernels (kernels/cpu_native.c), from the gate magnitude lam ((B, T, D), or
     (D,) for a per-channel gate, read with zero strides) and each direction's phase (cos, sin) per channel:
     no gate tensor is built at all, and a direction's whole backward (the gradient scan, the gate's
-    gradients and the input's) is one sweep over its gated previous states a_t h_{t-1}."""
+    gradients and the input's) is one call: a sweep that keeps the state entering every 64 steps, then one
+    backward sweep that recomputes the gated previous states a_t h_{t-1} of 64 steps at a time just before it
+    needs them, so no (B, T, D) buffer of them exists."""
 
     def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
         self.lam, self.complex = lam, complex_
@@ -263,19 +267,19 @@ class _NativeScans:
         return None if ph is None else self._repeat(ph, shape)
 
     def states(self, u: Tensor, shape, reverse: bool, which: str, out: Tensor, store: str = "h") -> Tensor:
-        """One direction's scan of u into ``out`` (B, T, D): its states ("h"), added to out ("add"), or its
-        gated previous states a_t h_{t-1} ("v", what ``backward`` takes)."""
+        """One direction's scan of u into ``out`` (B, T, D): its states ("h") or added to out ("add")."""
         cpu_native.scan_forward(u.reshape(shape), self._gate(shape), out.reshape(shape), kind=self.kind,
                                 reverse=reverse, phase=self._phase(which, shape), store=store)
         return out
 
-    def backward(self, dh: Tensor, v: Tensor, shape, reverse: bool, which: str, du: Tensor, dlog: Tensor,
+    def backward(self, dh: Tensor, u: Tensor, shape, reverse: bool, which: str, du: Tensor, dlog: Tensor,
                  init: bool) -> Optional[Tensor]:
-        """du (+)= G and dlog (+)= Re conj(v) G for one direction whose gated previous states are ``v``;
-        returns the direction's theta gradient (D,) for complex scans."""
+        """du (+)= G and dlog (+)= Re conj(v) G for one direction whose input is ``u`` (the kernel recomputes
+        its gated previous states v = a_t h_{t-1} a chunk of steps at a time); returns the direction's theta
+        gradient (D,) for complex scans."""
         B1, L, D1 = shape
         dtheta = torch.empty(B1, D1, dtype=self.lam.dtype) if self.complex else None
-        cpu_native.scan_backward(dh.reshape(shape), self._gate(shape), v.reshape(shape), du.reshape(shape),
+        cpu_native.scan_backward(dh.reshape(shape), self._gate(shape), None, du.reshape(shape), x=u.reshape(shape),
                                  kind=self.kind, reverse=reverse, init=init, phase=self._phase(which, shape),
                                  dlog=dlog.reshape(shape), dtheta=dtheta)
         if dtheta is None:
@@ -382,12 +386,77 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
         h, _ = _states(u, scans, dirs, complex_, keep=False)
     del u, lam, scans
     feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
-    y, mean, rstd = torch.native_layer_norm(feat, [I], ln_w.to(acc), ln_b.to(acc), eps)
+    out, mean, rstd = _output_forward(feat, g, ln_w.to(acc), ln_b.to(acc), out_w, out_b, eps, p.dtype)
     saved = feat if save_h else feat.new_empty(0)
-    del h, feat
-    o = y.mul_(F.silu(g.to(acc))).to(p.dtype)
-    out = F.linear(o, out_w.to(o.dtype), None if out_b is None else out_b.to(o.dtype))
-    return out, saved, mean, rstd
+    return out.view(B, T, -1), saved, mean.view(B, T, 1), rstd.view(B, T, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The output stage, o = LayerNorm(h) * SiLU(g) -> out_proj, a block of rows at a time (kernels/row_blocks.py)
+
+
+def _output_forward(feat: Tensor, g: Tensor, w: Tensor, b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+                    eps: float, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """(out_proj(LayerNorm(feat) * SiLU(g)) as (rows, out), the LayerNorm's mean and rstd as (rows, 1))."""
+    I = feat.shape[-1]
+    feat2, g2 = feat.reshape(-1, I), g.reshape(-1, I)
+    rows, acc = feat2.shape[0], feat.dtype
+    out = feat.new_empty((rows, out_w.shape[0]), dtype=dtype)
+    mean, rstd = feat.new_empty((rows, 1)), feat.new_empty((rows, 1))
+    w_o, b_o = out_w.to(dtype).t(), None if out_b is None else out_b.to(dtype)
+    for rs in row_blocks(rows, I):
+        y, mean[rs], rstd[rs] = torch.native_layer_norm(feat2[rs], [I], w, b, eps)
+        o = y.mul_(F.silu(g2[rs].to(acc))).to(dtype)
+        if b_o is None:
+            torch.mm(o, w_o, out=out[rs])
+        else:
+            torch.addmm(b_o, o, w_o, out=out[rs])
+    return out, mean, rstd
+
+
+def _output_backward(dout: Tensor, feat: Tensor, g: Optional[Tensor], g_from: tuple, mean: Tensor, rstd: Tensor,
+                     w: Tensor, b: Tensor, out_w: Tensor, eps: float, dtype: torch.dtype
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(d feat, d g, d ln_w, d ln_b, d out_w) of ``_output_forward``, block by block: the normalised feat is
+    recomputed (the statistics are the saved ones, bit for bit: same rows, same kernel), and g too when it is
+    None, from ``g_from`` = (x, w_g, b_g): then it never exists whole."""
+    I = feat.shape[-1]
+    feat2, dout2 = feat.reshape(-1, I), dout.reshape(-1, dout.shape[-1])
+    rows, acc = feat2.shape[0], feat.dtype
+    g2 = None if g is None else g.reshape(-1, I)
+    x2 = None if g_from[0] is None else g_from[0].reshape(-1, g_from[0].shape[-1])
+    mean2, rstd2 = mean.reshape(-1, 1), rstd.reshape(-1, 1)
+    g_dtype = dtype if g is None else g.dtype
+    dfeat = torch.empty_like(feat2)
+    dg = feat2.new_empty((rows, I), dtype=g_dtype)
+    dw, db = torch.zeros_like(w), torch.zeros_like(b)
+    d_out_w = out_w.new_zeros(out_w.shape, dtype=acc)
+    w_o = out_w.to(dout.dtype)
+    for rs in row_blocks(rows, I):
+        g_block = g2[rs] if g2 is not None else _projections(x2[rs], dtype, g_from[1], g_from[2])[0]
+        gf = g_block.to(acc)
+        del g_block
+        y = torch.native_layer_norm(feat2[rs], [I], w, b, eps)[0]
+        sg = F.silu(gf)
+        o = torch.mul(y, sg).to(dtype)
+        if o.dtype == acc and dout2.dtype == acc:
+            d_out_w.addmm_(dout2[rs].t(), o)
+        else:  # lower-precision products (autocast), summed in acc
+            d_out_w.add_(dout2[rs].t().mm(o))
+        del o
+        do = dout2[rs].mm(w_o).to(acc)
+        if g_dtype == acc:
+            torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=dg[rs])
+        else:
+            dg[rs] = torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=y)
+        del y, gf
+        dy = sg.mul_(do)
+        del do
+        dfeat[rs], dw_part, db_part = torch.ops.aten.native_layer_norm_backward(
+            dy, feat2[rs], [I], mean2[rs], rstd2[rs], w, b, [True, True, True])
+        dw.add_(dw_part)
+        db.add_(db_part)
+    return dfeat.view(feat.shape), dg, dw, db, d_out_w
 
 
 def _native_sum(u: Tensor, scans: "_NativeScans", dirs, complex_: bool) -> Tensor:
@@ -400,17 +469,15 @@ def _native_sum(u: Tensor, scans: "_NativeScans", dirs, complex_: bool) -> Tenso
 
 
 def _native_scan_backward(dh: Tensor, u: Tensor, scans: "_NativeScans", dirs, complex_: bool):
-    """(du, d_log, d_theta) from the native kernels: per direction, one sweep for its gated previous states
-    v = a_t h_{t-1} (into one buffer reused by every direction) and one backward sweep. Nothing else of
-    (B, T, D) size is alive: no per-direction states, no G, no products."""
+    """(du, d_log, d_theta) from the native kernels: one backward sweep per direction, each recomputing its
+    gated previous states from u a chunk of steps at a time. Nothing of (B, T, D) size is alive but the
+    inputs and the two gradients: no per-direction states, no G, no products."""
     uc = _complex_view(u, complex_)
     du = torch.empty_like(uc)
     d_log = torch.empty(uc.shape, dtype=scans.lam.dtype)
-    v = torch.empty_like(uc)
     d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
     for k, (shape, reverse, which) in enumerate(dirs):
-        scans.states(uc, shape, reverse, which, v, store="v")
-        part = scans.backward(dh, v, shape, reverse, which, du, d_log, init=k == 0)
+        part = scans.backward(dh, uc, shape, reverse, which, du, d_log, init=k == 0)
         if part is not None:
             d_theta[which] = part if d_theta[which] is None else d_theta[which].add_(part)
     return du, d_log, d_theta
@@ -483,28 +550,13 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     else:
         hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
     feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
-    # out_proj, output gate and LayerNorm (before the scans' backward, so that fewer temporaries are alive at
-    # once): the norm's output recomputed in one pass (the statistics it recomputes are the saved ones, bit
-    # for bit: same input, same kernel)
-    w, b = ln_w.to(acc), ln_b.to(acc)
-    if g is None:
-        g = _projections(x, p.dtype, w_g, b_g)[0]
-    g_dtype = g.dtype
-    gf = g.to(acc)
-    del g
-    y = torch.native_layer_norm(feat, [I], w, b, eps)[0]
-    sg = F.silu(gf)
-    o = torch.mul(y, sg).to(p.dtype)
-    d_out_w = dout.reshape(-1, dout.shape[-1]).t().mm(o.reshape(-1, I)).to(out_w.dtype)
+    # out_proj, output gate and LayerNorm, before the scans' backward, so that fewer temporaries are alive at
+    # once
+    dfeat, dg, dw, db, d_out_w = _output_backward(dout, feat, g, (x, w_g, b_g), mean, rstd, ln_w.to(acc),
+                                                  ln_b.to(acc), out_w, eps, p.dtype)
+    del g, feat
+    d_out_w = d_out_w.to(out_w.dtype)
     d_out_b = None if out_b is None else _channel_sum(dout).to(out_b.dtype)
-    del o
-    do = dout.matmul(out_w.to(dout.dtype)).to(acc)
-    dg = torch.ops.aten.silu_backward.grad_input(y.mul_(do), gf, grad_input=y)  # written over y
-    del y, gf
-    dy = sg.mul_(do)
-    del do
-    dfeat, dw, db = torch.ops.aten.native_layer_norm_backward(dy, feat, [I], mean, rstd, w, b, [True, True, True])
-    del dy, feat
     dh = _complex_view(dfeat, complex_)
     if native:
         del hsum
@@ -545,7 +597,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
         return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)
 
-    return (cast(dp, p), cast(dz, z), dg.to(g_dtype), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
+    return (cast(dp, p), cast(dz, z), dg.view(p.shape), cast(d_gamma, gamma), cast(d_theta["f"], theta_f),
             cast(d_theta["r"], theta_r), cast(dw, ln_w), cast(db, ln_b), cast(d_out_w, out_w),
             cast(d_out_b, out_b))
 

@@ -84,12 +84,14 @@ def test_strided_views_initial_state_store_modes_and_aliasing(native):
     assert torch.allclose(full_gate, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("source", ["v", "x"], ids=["given-v", "recomputed-v"])
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
-def test_backward_sweep_equals_autograd(native, complex_, reverse):
+def test_backward_sweep_equals_autograd(native, complex_, reverse, source):
     """du = G, dlog = Re conj(a h_prev) G and dtheta = sum of Im conj(a h_prev) G, against autograd through
-    the float64 loop; then the same sweep accumulating onto existing gradients."""
-    x, lam, theta = _inputs(2, 33, 37, torch.float64, complex_, seed=2)
+    the float64 loop; then the same sweep accumulating onto existing gradients. The gated previous states
+    a_t h_{t-1} are given, or recomputed by the kernel from x (150 steps: two whole chunks and a part)."""
+    x, lam, theta = _inputs(2, 150 if source == "x" else 33, 37, torch.float64, complex_, seed=2)
     leaves = [t.clone().requires_grad_() for t in (x, lam, theta)]
     xr, lr, tr = leaves
     a = torch.polar(lr, tr.expand_as(lr)) if complex_ else lr
@@ -99,17 +101,18 @@ def test_backward_sweep_equals_autograd(native, complex_, reverse):
     gx, glam, gtheta = torch.autograd.grad(loss, leaves, allow_unused=True)
     phase = torch.stack([theta.cos(), theta.sin()], -1) if complex_ else None
     kind = native.GATE_PHASE if complex_ else native.GATE_REAL
-    v = torch.empty_like(x)
+    v, given = torch.empty_like(x), {}
     native.scan_forward(x, lam, v, kind=kind, reverse=reverse, phase=phase, store="v")  # a_t h_{t-1}
+    given = {"v": v} if source == "v" else {"v": None, "x": x}
     du, dlog = torch.empty_like(x), torch.empty_like(lam)
     dtheta = torch.empty(2, 37, dtype=torch.float64) if complex_ else None
-    native.scan_backward(dh, lam, v, du, kind=kind, reverse=reverse, init=True, phase=phase, dlog=dlog,
-                         dtheta=dtheta)
+    native.scan_backward(dh, lam, du=du, kind=kind, reverse=reverse, init=True, phase=phase, dlog=dlog,
+                         dtheta=dtheta, **given)
     assert torch.allclose(du, gx, rtol=1e-12, atol=1e-12)
     assert torch.allclose(dlog / lam, glam, rtol=1e-10, atol=1e-12)  # dlog is the gradient of log lam
     if complex_:
         assert torch.allclose(dtheta.sum(0), gtheta, rtol=1e-10, atol=1e-12)
-    native.scan_backward(dh, lam, v, du, kind=kind, reverse=reverse, init=False, phase=phase, dlog=dlog)
+    native.scan_backward(dh, lam, du=du, kind=kind, reverse=reverse, init=False, phase=phase, dlog=dlog, **given)
     assert torch.allclose(du, 2 * gx, rtol=1e-12, atol=1e-12)
     assert torch.allclose(dlog / lam, 2 * glam, rtol=1e-10, atol=1e-12)
 

@@ -12,9 +12,17 @@ def _op_by_op(m: GLU, x: torch.Tensor) -> torch.Tensor:
     return m.w3(F.silu(m.w1(x)) * m.w2(x))
 
 
+@pytest.mark.parametrize("blocks", [1, 4], ids=["one-block", "row-blocks"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("ratio,bias", [(1.0, True), (2.0, False)])
-def test_fused_glu_equals_op_by_op(dtype, tol, ratio, bias):
+def test_fused_glu_equals_op_by_op(dtype, tol, ratio, bias, blocks, monkeypatch):
+    """With the backward in one block of rows, or in 4 (3 x 5 rows as 4 + 4 + 4 + 3)."""
+    from kernels import row_blocks
+
+    if blocks > 1:
+        monkeypatch.setattr(row_blocks, "BLOCK_BYTES", 1)
+        monkeypatch.setattr(row_blocks, "MIN_ROWS", 4)
+    assert len(row_blocks.row_blocks(15, round(6 * ratio))) == blocks
     torch.manual_seed(0)
     m = GLU(6, ratio, "silu", bias=bias).to(dtype)
     x = torch.randn(3, 5, 6, dtype=dtype, requires_grad=True)

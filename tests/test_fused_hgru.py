@@ -77,12 +77,12 @@ def test_fused_state_policy_equals_unfused(mode, complex_, save_states, backend)
     _compare(mode, complex_, "data", "rand", mode != "2d", torch.float64, 1e-10, save_states, backend)
 
 
-def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states, backend):
+def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, save_states, backend, m=None):
     torch.manual_seed(0)
     d, B = 6, 3
     grid = (4, 5) if mode == "2d" else None
     T = 20 if mode == "2d" else 37  # 37 > the chunked scan's loop threshold, with a remainder chunk
-    m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).to(dtype)
+    m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).to(dtype) if m is None else m
     x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
     bound = _bound(bound_kind, d, dtype)
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
@@ -96,6 +96,43 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
         ref = g_ref[name]
         err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
         assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+@pytest.mark.parametrize("mode,complex_,with_lengths", [("causal", False, True), ("bidirectional", True, True),
+                                                        ("2d", True, False)])
+def test_output_stage_in_row_blocks_equals_unfused(mode, complex_, with_lengths, recompute, backend, monkeypatch):
+    """The output stage (LayerNorm, output gate, out_proj) run over several blocks of rows, with a remainder
+    block, and with g kept or projected block by block in the backward: still the op-by-op results."""
+    from kernels import row_blocks
+
+    monkeypatch.setattr(row_blocks, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(row_blocks, "MIN_ROWS", 16)  # blocks of 16 rows: 7 over 3 x 37 rows, 4 over 3 x 20
+    assert [len(row_blocks.row_blocks(3 * T, 12)) for T in (37, 20)] == [7, 4]
+    torch.manual_seed(3)
+    m = HGRU(6, mode, complex=complex_).double()
+    m.recompute_projections = recompute
+    _compare(mode, complex_, "data", "rand", with_lengths, torch.float64, 1e-10, None, backend, m=m)
+
+
+@pytest.mark.parametrize("mode,shape", [("bidirectional", (2, 150)), ("2d", (3, 70)), ("2d", (70, 3))])
+def test_fused_long_scans_equal_unfused(mode, shape, backend):
+    """Scans longer than the native backward's chunk of recomputed states (64 steps), with a part chunk:
+    along the sequence, along the rows and along the columns of a grid."""
+    torch.manual_seed(4)
+    B, T = shape if mode != "2d" else (2, shape[0] * shape[1])
+    m = HGRU(4, mode).double()
+    x = torch.randn(B, T, 4, dtype=torch.float64, requires_grad=True)
+    bound = _bound("rand", 4, torch.float64)
+    lengths = torch.tensor([T, T - 90]) if mode != "2d" else None
+    grid = shape if mode == "2d" else None
+    weight = torch.randn(B, T, 4, dtype=torch.float64)
+    y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
+    y, g = _run(m, x, bound, lengths, grid, True, weight, backend=backend)
+    assert (y - y_ref).abs().max() <= 1e-10 * y_ref.abs().max()
+    for name in g_ref:
+        err = (g[name] - g_ref[name]).abs().max() / g_ref[name].abs().max()
+        assert err <= 1e-10, f"gradient of {name}: relative error {err:.2e}"
 
 
 @pytest.mark.parametrize("bound_kind", ["none", "zero-first"])
