@@ -45,10 +45,10 @@ class _SiluGlu(torch.autograd.Function):
             del s
             da = torch.ops.aten.silu_backward(dprod.mul_(v2[rs]), a2[rs])
             del dprod
-            if dx is not None:
-                block = da.mm(w1c).addmm_(dv, w2c)
-                dx[rs] = block
-                del block
+            if dx is not None and dx.dtype == da.dtype:
+                torch.mm(da, w1c, out=dx[rs]).addmm_(dv, w2c)
+            elif dx is not None:  # autocast: the products in a lower precision than x
+                dx[rs] = da.mm(w1c).addmm_(dv, w2c)
             x_block = x2[rs].to(da.dtype)
             _add_product(d_w1, da.t(), x_block)
             _add_product(d_w2, dv.t(), x_block)
