@@ -3,10 +3,12 @@
     python benchmarks/model.py                                  # d 64, 2 layers, batch 1, T 1024/4096/16384
     python benchmarks/model.py --pair image [--batch 8]         # LRA Image paper config, 2D HGRN
     python benchmarks/model.py --pair deit [--batch 16]         # HGRN-DeiT-Tiny vs DeiT-Tiny
+    python benchmarks/model.py --pair deit-p16                  # ... with HGRN at patch 16: equal tokens per image
     python benchmarks/model.py --pair image --compile           # both sides under torch.compile
     python benchmarks/model.py --pair image --hgrn-path unfused # HGRN's op-by-op path (no fused layer)
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
     python benchmarks/model.py --pair deit --interleave 8       # time only: both sides in one process, step by step
+    python benchmarks/model.py --pair deit --interleave 8 --each-recompute on g off   # three HGRU settings, one run
     python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
     python benchmarks/model.py --pair deit --recompute g        # ... recomputes the output gate g only
     python benchmarks/model.py --pair deit --keep-norm-input off # HGRN blocks keep norm(x) as well as x
@@ -160,14 +162,17 @@ def _rounds(T: int, args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def interleaved(args: argparse.Namespace, T: int) -> None:
-    """Both sides in this process, one training step each in turn (order swapped every round): the median
-    of the per-round HGRN / Transformer step-time ratios, steadier than separate processes minutes apart."""
+    """Both sides in this process, one training step each in turn (order rotating every round): the median
+    of the per-round HGRN / Transformer step-time ratios, steadier than separate processes minutes apart.
+    With ``--each-recompute`` the one HGRN network takes each ``recompute_projections`` value in turn, one
+    step per value and round."""
     import torch
 
     from benchmarks.pairs import build, training_step
+    from models import set_recompute_projections
 
     torch.set_num_threads(args.threads)
-    steps = {}
+    nets = {}
     for side in ("hgrn", "transformer"):
         torch.manual_seed(0)
         net, loss_fn = build(args.pair, side, args.batch, T)
@@ -176,18 +181,30 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
         if args.compile:
             net.compile()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        steps[side] = (lambda net=net, loss_fn=loss_fn, opt=opt: training_step(net, loss_fn, opt))
-        steps[side]()  # warm-up
-    times: dict[str, list[float]] = {"hgrn": [], "transformer": []}
+        nets[side] = (net, loss_fn, opt)
+    variants = [f"HGRN {v}" for v in args.each_recompute] if args.each_recompute else ["HGRN"]
+    values = {f"HGRN {v}": {"on": True, "off": False, "default": None}.get(v, v) for v in args.each_recompute}
+
+    def step(name: str) -> None:
+        if name in values:
+            set_recompute_projections(nets["hgrn"][0], values[name])
+        training_step(*nets["transformer" if name == "Transformer" else "hgrn"])
+
+    names = [*variants, "Transformer"]
+    for name in names:
+        step(name)  # warm-up (with --each-recompute, one for every setting)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.interleave):
-        for side in (("hgrn", "transformer") if r % 2 == 0 else ("transformer", "hgrn")):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            steps[side]()
-            times[side].append(time.perf_counter() - start)
-    ratios = sorted(h / t for h, t in zip(times["hgrn"], times["transformer"]))
-    print(f"{T:>6} | HGRN {statistics.median(times['hgrn']):.3f} s, Transformer "
-          f"{statistics.median(times['transformer']):.3f} s | time ratio {statistics.median(ratios):.2f}x "
-          f"(per-round {ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} rounds)", flush=True)
+            step(name)
+            times[name].append(time.perf_counter() - start)
+    transformer = times["Transformer"]
+    for name in variants:
+        ratios = sorted(h / t for h, t in zip(times[name], transformer))
+        print(f"{T:>6} | {name} {statistics.median(times[name]):.3f} s, Transformer "
+              f"{statistics.median(transformer):.3f} s | time ratio {statistics.median(ratios):.2f}x "
+              f"(per-round {ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} rounds)", flush=True)
 
 
 def _recompute_choice(value: str) -> str:
@@ -230,6 +247,9 @@ def main() -> None:
     parser.add_argument("--interleave", type=int, default=0, metavar="N",
                         help="time only: both sides in this process, N alternating steps each; prints the median "
                              "per-round ratio (steadier where the machine's speed drifts)")
+    parser.add_argument("--each-recompute", type=_recompute_choice, nargs="+", default=[], metavar="VALUE",
+                        help="with --interleave: time the HGRN network with each of these recompute_projections "
+                             "values (default, on, off or letters), switched step by step in one process")
     parser.add_argument("--malloc", choices=["pinned", "default"], default="pinned",
                         help="pinned: fixed glibc mmap/trim thresholds in both children (steadier times); "
                              "default: glibc's own dynamic thresholds (peak RSS closer to the live tensors)")
@@ -240,11 +260,13 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.each_recompute and not args.interleave:
+        parser.error("--each-recompute times variants in one process; it needs --interleave N")
     if args.interleave and args.malloc == "pinned" and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         # glibc reads its thresholds once, at start
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
     args.batch = args.batch or PAIRS[args.pair].batch
-    lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256}[args.pair]]
+    lengths = args.lengths if args.pair == "small" else [{"image": 1024, "deit": 256, "deit-p16": 196}[args.pair]]
     from kernels import cpu_native
 
     print(f"{PAIRS[args.pair].description}; training step, batch {args.batch}, {args.threads} threads, "

@@ -28,6 +28,8 @@ class Pair:
 PAIRS = {
     "image": Pair("image", "LRA Image paper config (2D, d 512, 6 layers, T 1024), lra/configs/image*.yaml", 8),
     "deit": Pair("deit", "HGRN-DeiT-Tiny vs DeiT-Tiny (224 px, patch 14/16 -> T 256), vision/configs/*deit-tiny.yaml", 16),
+    # the official HGRN-DeiT-Tiny has 256 tokens per image to DeiT-Tiny's 196: this pair compares equal tokens
+    "deit-p16": Pair("deit-p16", "HGRN-DeiT-Tiny at patch 16 (T 196, as DeiT-Tiny) vs DeiT-Tiny, 224 px", 16),
     "small": Pair("small", "d 64, 2 layers, bidirectional, token input (the original benchmarks/model.py)", 1),
 }
 SIDES = ("hgrn", "transformer")
@@ -56,11 +58,14 @@ def build(pair: str, side: str, batch: int | None = None, length: int = 1024
         pixels = torch.rand(B, 1024, 3, generator=g)
         labels = torch.randint(0, 10, (B,), generator=g)
         return net, lambda: F.cross_entropy(net(pixels, None, (32, 32)), labels)
-    if pair == "deit":
+    if pair in ("deit", "deit-p16"):
         from vision.task import ImageClassificationTask
 
         cfg = "vision/configs/hgrn-deit-tiny.yaml" if side == "hgrn" else "vision/configs/transformer-deit-tiny.yaml"
-        task = ImageClassificationTask(**_init_args(cfg), num_classes=1000, in_channels=3, image_size=224)
+        init = _init_args(cfg)
+        if pair == "deit-p16":
+            init["patch_size"] = 16
+        task = ImageClassificationTask(**init, num_classes=1000, in_channels=3, image_size=224)
         net = task.net
         images = torch.randn(B, 3, 224, 224, generator=g)
         labels = torch.randint(0, 1000, (B,), generator=g)
