@@ -32,7 +32,7 @@ class _SiluGlu(torch.autograd.Function):
         hidden = a.shape[-1]
         x2, a2, v2 = x.reshape(-1, x.shape[-1]), a.reshape(-1, hidden), v.reshape(-1, hidden)
         dy2 = dy.reshape(-1, dy.shape[-1])
-        dx = torch.empty_like(x2) if ctx.needs_input_grad[0] else None
+        dx = x2.new_empty(x2.shape) if ctx.needs_input_grad[0] else None  # contiguous: written a block at a time
         # weight gradients summed block by block in the weights' precision (autocast's products may be lower)
         d_w1, d_w2, d_w3 = (torch.zeros_like(w) for w in (w1, w2, w3))
         d_b1, d_b2 = (torch.zeros(hidden, dtype=w1.dtype, device=w1.device) for _ in range(2))

@@ -532,8 +532,8 @@ def _torch_scan_backward(dh: Tensor, u: Tensor, per_dir: list[Tensor], last: Ten
 
 def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, h_saved, mean, rstd,
                    mode, forget_mode, complex_, H, W, eps, x=None, w_g=None, b_g=None):
-    """The gradients of _core_forward's inputs. ``g`` None: it is projected here from (x, w_g, b_g), where it
-    is needed, and let go once its gradient is computed (two units of (B, T, D) fewer during the scans)."""
+    """The gradients of _core_forward's inputs. ``g`` None: it is projected here from (x, w_g, b_g), a block of
+    rows at a time in the output stage, where it is needed, so it never exists whole."""
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
