@@ -63,6 +63,11 @@ def live_peak_mib(step) -> float:
     return peak / 2**20
 
 
+def _recompute_value(choice: str) -> bool | str | None:
+    """The HGRU.recompute_projections value of a --recompute choice (default: None, each layer's own)."""
+    return {"on": True, "off": False, "default": None}.get(choice, choice)
+
+
 def _hgrn_options(net, args: argparse.Namespace) -> None:
     """The HGRN side's --hgrn-path, --recompute and --keep-norm-input."""
     from models import HGRU, set_recompute_projections
@@ -74,7 +79,7 @@ def _hgrn_options(net, args: argparse.Namespace) -> None:
         if isinstance(module, PreNormResidual) and args.keep_norm_input != "default":
             module.keep_norm_input = args.keep_norm_input == "on"
     if args.recompute != "default":
-        set_recompute_projections(net, {"on": True, "off": False}.get(args.recompute, args.recompute))
+        set_recompute_projections(net, _recompute_value(args.recompute))
 
 
 def child(args: argparse.Namespace) -> None:
@@ -183,7 +188,7 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
         nets[side] = (net, loss_fn, opt)
     variants = [f"HGRN {v}" for v in args.each_recompute] if args.each_recompute else ["HGRN"]
-    values = {f"HGRN {v}": {"on": True, "off": False, "default": None}.get(v, v) for v in args.each_recompute}
+    values = {f"HGRN {v}": _recompute_value(v) for v in args.each_recompute}
 
     def step(name: str) -> None:
         if name in values:

@@ -207,7 +207,7 @@ int NAME(hgrn_scan_backward)(
             const int64_t b = item / nb, d0 = (item % nb) * BLOCK;
             const int64_t n = D - d0 < BLOCK ? D - d0 : BLOCK;
             real cr[BLOCK], ci[BLOCK], th[BLOCK];   /* cr, ci: conj(a_{t+1}) G_{t+1}, carried to step t */
-            real zero[2 * BLOCK];                     /* the dlog row when there is none: written, never read */
+            real zero[2 * BLOCK];  /* scratch: the dlog row when there is none, the states of the first sweep */
             real hr[BLOCK], hi[BLOCK];                /* the forward state while v is recomputed */
             const real *php = cplx ? phase + 2 * d0 : 0;
             for (int64_t j = 0; j < n; j++) {

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from .row_blocks import row_blocks
+from .row_blocks import add_product, row_blocks
 
 
 class _SiluGlu(torch.autograd.Function):
@@ -39,7 +39,7 @@ class _SiluGlu(torch.autograd.Function):
         w1c, w2c, w3c = w1.to(a.dtype), w2.to(a.dtype), w3.to(dy.dtype)
         for rs in row_blocks(a2.shape[0], hidden):  # block-sized temporaries (kernels/row_blocks.py)
             s = F.silu(a2[rs])
-            _add_product(d_w3, dy2[rs].t(), s * v2[rs])
+            add_product(d_w3, dy2[rs].t(), s * v2[rs])
             dprod = dy2[rs].mm(w3c)
             dv = dprod * s
             del s
@@ -50,21 +50,13 @@ class _SiluGlu(torch.autograd.Function):
             elif dx is not None:  # autocast: the products in a lower precision than x
                 dx[rs] = da.mm(w1c).addmm_(dv, w2c)
             x_block = x2[rs].to(da.dtype)
-            _add_product(d_w1, da.t(), x_block)
-            _add_product(d_w2, dv.t(), x_block)
+            add_product(d_w1, da.t(), x_block)
+            add_product(d_w2, dv.t(), x_block)
             d_b1.add_(da.sum(0))
             d_b2.add_(dv.sum(0))
         d_b3 = dy2.sum(0).to(w3.dtype) if ctx.has_bias[2] else None
         return (None if dx is None else dx.view(x.shape), d_w1, d_b1 if ctx.has_bias[0] else None, d_w2,
                 d_b2 if ctx.has_bias[1] else None, d_w3, d_b3)
-
-
-def _add_product(acc: Tensor, a: Tensor, b: Tensor) -> None:
-    """acc += a @ b, in acc's precision."""
-    if a.dtype == acc.dtype and b.dtype == acc.dtype:
-        acc.addmm_(a, b)
-    else:
-        acc.add_(a.mm(b))
 
 
 def silu_glu(x: Tensor, w1: Tensor, b1: Optional[Tensor], w2: Tensor, b2: Optional[Tensor], w3: Tensor,

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from . import cpu_native
 from .cpu_scan import scan_with_gate
-from .row_blocks import row_blocks
+from .row_blocks import add_product, row_blocks
 
 MODES = ("causal", "bidirectional", "2d")
 FORGET_MODES = ("data", "bound")
@@ -439,10 +439,7 @@ def _output_backward(dout: Tensor, feat: Tensor, g: Optional[Tensor], g_from: tu
         y = torch.native_layer_norm(feat2[rs], [I], w, b, eps)[0]
         sg = F.silu(gf)
         o = torch.mul(y, sg).to(dtype)
-        if o.dtype == acc and dout2.dtype == acc:
-            d_out_w.addmm_(dout2[rs].t(), o)
-        else:  # lower-precision products (autocast), summed in acc
-            d_out_w.add_(dout2[rs].t().mm(o))
+        add_product(d_out_w, dout2[rs].t(), o)
         del o
         do = dout2[rs].mm(w_o).to(acc)
         if g_dtype == acc:

@@ -101,7 +101,7 @@ def test_backward_sweep_equals_autograd(native, complex_, reverse, source):
     gx, glam, gtheta = torch.autograd.grad(loss, leaves, allow_unused=True)
     phase = torch.stack([theta.cos(), theta.sin()], -1) if complex_ else None
     kind = native.GATE_PHASE if complex_ else native.GATE_REAL
-    v, given = torch.empty_like(x), {}
+    v = torch.empty_like(x)
     native.scan_forward(x, lam, v, kind=kind, reverse=reverse, phase=phase, store="v")  # a_t h_{t-1}
     given = {"v": v} if source == "v" else {"v": None, "x": x}
     du, dlog = torch.empty_like(x), torch.empty_like(lam)

@@ -89,12 +89,15 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
     weight = torch.randn(B, T, d, dtype=dtype)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
     y, g = _run(m, x, bound, lengths, grid, True, weight, save_states, backend)
-    scale = y_ref.abs().max()
-    assert (y - y_ref).abs().max() <= tol * scale
-    assert g.keys() == g_ref.keys()
-    for name in g_ref:
-        ref = g_ref[name]
-        err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
+    _assert_matches(y, g, y_ref, g_ref, tol)
+
+
+def _assert_matches(y, grads, y_ref, grads_ref, tol: float) -> None:
+    """The output and every gradient within ``tol`` of the reference's, relative to its largest magnitude."""
+    assert (y - y_ref).abs().max() <= tol * y_ref.abs().max()
+    assert grads.keys() == grads_ref.keys()
+    for name, ref in grads_ref.items():
+        err = (grads[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
         assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
 
 
@@ -129,10 +132,7 @@ def test_fused_long_scans_equal_unfused(mode, shape, backend):
     weight = torch.randn(B, T, 4, dtype=torch.float64)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
     y, g = _run(m, x, bound, lengths, grid, True, weight, backend=backend)
-    assert (y - y_ref).abs().max() <= 1e-10 * y_ref.abs().max()
-    for name in g_ref:
-        err = (g[name] - g_ref[name]).abs().max() / g_ref[name].abs().max()
-        assert err <= 1e-10, f"gradient of {name}: relative error {err:.2e}"
+    _assert_matches(y, g, y_ref, g_ref, 1e-10)
 
 
 @pytest.mark.parametrize("bound_kind", ["none", "zero-first"])
