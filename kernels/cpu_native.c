@@ -266,3 +266,172 @@ int NAME(hgrn_scan_backward)(
     }
     return failed;
 }
+
+/* ---------------------------------------------------------------------------------------------------------
+   The HGRU's forget gate and scan input (forget_mode "data") in one pass, and their backward in another:
+   on the CPU the same arithmetic as a dozen PyTorch elementwise ops (kernels/hgru_core.py's _gate,
+   _scan_input and the tail of _core_backward) took about four times as long, one pass over memory each.
+
+   exp is evaluated inline so that the loops vectorise (libm's exp is a call per element): round x log2(e) to
+   an integer k with the 1.5 * 2^(mantissa bits) trick, reduce r = x - k ln2 with ln2 split in two (Cody and
+   Waite), take e^r from its Taylor polynomial (|r| <= ln2 / 2: degree 7 leaves 5e-9 relative for float,
+   degree 13 4e-18 for double) and scale by 2^k built in the exponent bits. x is clamped to where 2^k is a
+   normal number: e^-87 and e^88 stand for underflow and overflow, which the sigmoids below take in their
+   stride (1 / (1 + e^88) is as good as 0 for a gate clamped to the smallest normal float). */
+
+static inline float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float shifter = 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer held in the low bits */
+    const float t = x * 1.44269504088896341f + shifter;
+    const float k = t - shifter;
+    union { float f; int32_t i; } tb = {t}, scale;
+    scale.i = (tb.i - 0x4B400000 + 127) << 23;
+    const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
+    const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (
+        1.0f / 720 + r * (1.0f / 5040)))))));
+    return p * scale.f;
+}
+
+static inline double exp_f64(double x) {
+    x = x < -708.0 ? -708.0 : x > 709.0 ? 709.0 : x;
+    const double shifter = 6755399441055744.0;  /* 1.5 * 2^52 */
+    const double t = x * 1.4426950408889634074 + shifter;
+    const double k = t - shifter;
+    union { double f; int64_t i; } tb = {t}, scale;
+    scale.i = (tb.i - 0x4338000000000000LL + 1023) << 52;
+    const double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;  /* 1/13! */
+    p = 1.0 / 479001600.0 + r * p;
+    p = 1.0 / 39916800.0 + r * p;
+    p = 1.0 / 3628800.0 + r * p;
+    p = 1.0 / 362880.0 + r * p;
+    p = 1.0 / 40320.0 + r * p;
+    p = 1.0 / 5040.0 + r * p;
+    p = 1.0 / 720.0 + r * p;
+    p = 1.0 / 120.0 + r * p;
+    p = 1.0 / 24.0 + r * p;
+    p = 1.0 / 6.0 + r * p;
+    p = 0.5 + r * p;
+    p = 1.0 + r * p;
+    p = 1.0 + r * p;
+    return p * scale.f;
+}
+
+static inline real fast_exp(real x) {
+    return sizeof(real) == 4 ? (real)exp_f32((float)x) : (real)exp_f64((double)x);
+}
+
+#define GATE_TINY ((real)1.17549435082228750797e-38)  /* the smallest normal float: the least lam, as in PyTorch */
+
+/* One token's row of hgru_gate_input (below); cplx a literal at each call site, so that each loop is
+   branch-free and vectorises. */
+static inline void gate_input_row(
+    int64_t D, const int cplx, const real *restrict pr, const real *restrict zr, const real *restrict gamma,
+    real *restrict lr, real *restrict ur)
+{
+    for (int64_t j = 0; j < D; j++) {
+        const real e = fast_exp(-zr[j]), s = 1 / (1 + e), sn = e * s, g = gamma[j];
+        const real l = g + (1 - g) * s;
+        lr[j] = l < GATE_TINY ? GATE_TINY : l;
+        const real om = (1 - g) * sn;
+        if (cplx) {
+            const real a = pr[2 * j], b = pr[2 * j + 1];
+            ur[2 * j] = om * (a / (1 + fast_exp(-a)));
+            ur[2 * j + 1] = om * (b / (1 + fast_exp(-b)));
+        } else {
+            ur[j] = om * (pr[j] / (1 + fast_exp(-pr[j])));
+        }
+    }
+}
+
+/* Per token (N rows) and channel (D), with s = sigmoid(z) and s- = sigmoid(-z) = 1 - s:
+       lam = max(gamma + (1 - gamma) s, TINY),  u = (1 - gamma) s- SiLU(p)
+   (SiLU of both parts of a complex channel, whose p and u rows hold 2*D SCALARs); where valid (N bytes, or
+   NULL for all) is 0: lam = 1, u = 0. gamma (D): the lower bound, zeros for none. Contiguous rows. */
+void NAME(hgru_gate_input)(
+    int64_t N, int64_t D, int cplx, int threads, const real *p, const real *z, const real *gamma,
+    const unsigned char *valid, real *lam, real *u)
+{
+    const int w = cplx ? 2 : 1;
+    int64_t nt = n_threads(N, N * D, threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t row = 0; row < N; row++) {
+        const real *zr = z + row * D, *pr = p + row * w * D;
+        real *lr = lam + row * D, *ur = u + row * w * D;
+        if (valid && !valid[row]) {
+            for (int64_t j = 0; j < D; j++) lr[j] = 1;
+            for (int64_t j = 0; j < w * D; j++) ur[j] = 0;
+        } else if (cplx) {
+            gate_input_row(D, 1, pr, zr, gamma, lr, ur);
+        } else {
+            gate_input_row(D, 0, pr, zr, gamma, lr, ur);
+        }
+    }
+}
+
+/* One token's row of hgru_gate_input_backward (below), accumulating into the chunk's sums sr and sq. */
+static inline void gate_input_backward_row(
+    int64_t D, const int cplx, const real *restrict pr, const real *restrict zr, const real *restrict gamma,
+    real *restrict gr, real *restrict dr, real *restrict sr, real *restrict sq)
+{
+    for (int64_t j = 0; j < D; j++) {
+        const real e = fast_exp(-zr[j]), s = 1 / (1 + e), sn = e * s, g = gamma[j];
+        const real l = g + (1 - g) * s;
+        const real lam = l < GATE_TINY ? GATE_TINY : l;
+        const real om = (1 - g) * sn;
+        real d_om;
+        if (cplx) {
+            const real a = pr[2 * j], b = pr[2 * j + 1];
+            const real sa = 1 / (1 + fast_exp(-a)), sb = 1 / (1 + fast_exp(-b));
+            const real ga = gr[2 * j], gb = gr[2 * j + 1];
+            d_om = a * sa * ga + b * sb * gb;
+            gr[2 * j] = om * ga * (sa * (1 + a * (1 - sa)));
+            gr[2 * j + 1] = om * gb * (sb * (1 + b * (1 - sb)));
+        } else {
+            const real a = pr[j], sa = 1 / (1 + fast_exp(-a)), ga = gr[j];
+            d_om = a * sa * ga;
+            gr[j] = om * ga * (sa * (1 + a * (1 - sa)));
+        }
+        const real r = dr[j] / lam, q = sn * (r - d_om);
+        sr[j] += r;
+        sq[j] += q;
+        dr[j] = (1 - g) * s * q;
+    }
+}
+
+/* The backward of hgru_gate_input from du = dL/du (N x w*D, overwritten with dp = dL/dp) and dlog =
+   dL/d log lam (N x D, overwritten with dz); both become 0 where not valid:
+       d_om = sum over a channel's parts of SiLU(p) du,   dp = (1 - gamma) s- du SiLU'(p),
+       r = dlog / lam,  q = s- (r - d_om),  dz = (1 - gamma) s q.
+   sums (ceil(N / chunk) x 2 x D): per chunk of rows, the sums over its rows of r and of q, from which the
+   caller forms d gamma = (1[gamma >= TINY] - 1) sum r + sum q (the forward clamps lam, so a bound of exactly
+   0 has no log term); chunks, not threads, so the result does not depend on the thread count. */
+void NAME(hgru_gate_input_backward)(
+    int64_t N, int64_t D, int cplx, int threads, int64_t chunk, const real *p, const real *z,
+    const real *gamma, const unsigned char *valid, real *du, real *dlog, real *sums)
+{
+    const int w = cplx ? 2 : 1;
+    const int64_t nc = (N + chunk - 1) / chunk;
+    int64_t nt = n_threads(nc, N * D, threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t c = 0; c < nc; c++) {
+        real *sr = sums + c * 2 * D, *sq = sr + D;
+        for (int64_t j = 0; j < D; j++) {
+            sr[j] = 0;
+            sq[j] = 0;
+        }
+        const int64_t end = (c + 1) * chunk < N ? (c + 1) * chunk : N;
+        for (int64_t row = c * chunk; row < end; row++) {
+            const real *zr = z + row * D, *pr = p + row * w * D;
+            real *gr = du + row * w * D, *dr = dlog + row * D;
+            if (valid && !valid[row]) {  /* padding: lam = 1 and u = 0 there, constants */
+                for (int64_t j = 0; j < w * D; j++) gr[j] = 0;
+                for (int64_t j = 0; j < D; j++) dr[j] = 0;
+            } else if (cplx) {
+                gate_input_backward_row(D, 1, pr, zr, gamma, gr, dr, sr, sq);
+            } else {
+                gate_input_backward_row(D, 0, pr, zr, gamma, gr, dr, sr, sq);
+            }
+        }
+    }
+}

@@ -59,7 +59,10 @@ def _cpu_flags() -> str:
 
 
 def _command(compiler: str, out: str, scalar: str, suffix: str) -> list[str]:
-    flags = ["-O3", "-fPIC", "-fopenmp", "-std=c99", f"-DSCALAR={scalar}", f"-DSUFFIX={suffix}"]
+    # -fno-trapping-math: no floating-point traps are relied on, and without it GCC keeps the selects of the
+    # gate kernels as branches, so their loops do not vectorise (values are unchanged)
+    flags = ["-O3", "-fPIC", "-fopenmp", "-std=c99", "-fno-trapping-math", f"-DSCALAR={scalar}",
+             f"-DSUFFIX={suffix}"]
     if _cpu_flags() and platform.machine() in ("x86_64", "AMD64"):
         flags.append("-march=native")  # safe: the cache key holds this CPU's flags
     return [compiler, *flags, "-c", SOURCE, "-o", out]
@@ -116,6 +119,12 @@ def _load() -> ctypes.CDLL:
         bwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
                         i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr]
         bwd.restype = c_int
+        gate = getattr(lib, "hgru_gate_input" + suffix)
+        gate.argtypes = [i64, i64, c_int, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
+        gate.restype = None
+        gate_bwd = getattr(lib, "hgru_gate_input_backward" + suffix)
+        gate_bwd.argtypes = [i64, i64, c_int, c_int, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
+        gate_bwd.restype = None
     return lib
 
 
@@ -236,6 +245,63 @@ def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: Optional[torch.Tensor
         _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
     if failed:
         raise MemoryError("native scan backward: could not allocate its per-thread buffers")
+
+
+GATE_SUM_ROWS = 256  # rows per partial sum of the gate backward: fixed, so results do not depend on threads
+
+
+def gate_input_supports(p: torch.Tensor, z: Optional[torch.Tensor], gamma: Optional[torch.Tensor]) -> bool:
+    """Whether ``gate_input`` takes these: CPU, contiguous, one precision (float32/64), z given."""
+    if z is None or p.device.type != "cpu" or p.dtype not in _DTYPES:
+        return False
+    return all(t is None or (t.dtype == p.dtype and t.device.type == "cpu" and t.is_contiguous())
+               for t in (p, z, gamma))
+
+
+def _gate_args(p: torch.Tensor, z: torch.Tensor, gamma: Optional[torch.Tensor], valid: Optional[torch.Tensor]):
+    N, D = z.numel() // z.shape[-1], z.shape[-1]
+    cplx = p.shape[-1] == 2 * D
+    if not cplx and p.shape[-1] != D:
+        raise ValueError(f"gate_input: p has {p.shape[-1]} channels, z {D}: p must have D or 2D")
+    if gamma is None:
+        gamma = torch.zeros(D, dtype=p.dtype)
+    if valid is not None:
+        if valid.numel() != N:
+            raise ValueError(f"gate_input: valid has {valid.numel()} entries for {N} rows")
+        valid = valid.contiguous().to(torch.uint8)
+    return N, D, cplx, gamma, valid
+
+
+def gate_input(p: torch.Tensor, z: torch.Tensor, gamma: Optional[torch.Tensor],
+               valid: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lam, u) of the HGRU in one pass (cpu_native.c ``hgru_gate_input``): lam = max(gamma + (1 - gamma)
+    sigmoid(z), tiny) like z, u = (1 - gamma) sigmoid(-z) SiLU(p) like p (p holds D real or 2D interleaved
+    complex channels per token); lam = 1 and u = 0 where ``valid`` (one bool per token) is False."""
+    N, D, cplx, gamma, valid = _gate_args(p, z, gamma, valid)
+    lam, u = torch.empty_like(z), torch.empty_like(p)
+    _fn("hgru_gate_input", p.dtype)(N, D, int(cplx), torch.get_num_threads(), _ptr(p), _ptr(z), _ptr(gamma),
+                                    _ptr(valid), _ptr(lam), _ptr(u))
+    return lam, u
+
+
+def gate_input_backward(p: torch.Tensor, z: torch.Tensor, gamma: Optional[torch.Tensor],
+                        valid: Optional[torch.Tensor], du: torch.Tensor, dlog: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """(dp, dz, d gamma) of ``gate_input`` from du (like p) and dlog = dL/d log lam (like z), in one pass:
+    dp is written over du and dz over dlog (both contiguous). d gamma is None without a gamma."""
+    if not (du.is_contiguous() and dlog.is_contiguous() and du.dtype == dlog.dtype == p.dtype):
+        raise ValueError("gate_input_backward: du and dlog must be contiguous and in p's dtype")
+    given = gamma is not None
+    N, D, cplx, gamma, valid = _gate_args(p, z, gamma, valid)
+    sums = torch.empty((N + GATE_SUM_ROWS - 1) // GATE_SUM_ROWS, 2, D, dtype=p.dtype)
+    _fn("hgru_gate_input_backward", p.dtype)(
+        N, D, int(cplx), torch.get_num_threads(), GATE_SUM_ROWS, _ptr(p), _ptr(z), _ptr(gamma), _ptr(valid),
+        _ptr(du), _ptr(dlog), _ptr(sums))
+    if not given:
+        return du, dlog, None
+    sum_r, sum_q = sums.sum(0)
+    live = (gamma >= torch.finfo(torch.float32).tiny).to(p.dtype)  # a bound of exactly 0 has no log term
+    return du, dlog, (live - 1) * sum_r + sum_q
 
 
 def main() -> None:

@@ -369,14 +369,37 @@ def _masked_gate(z, gamma, forget_mode, valid, acc) -> tuple[Tensor, Tensor]:
     return lam, om
 
 
+def _native_gate(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str) -> bool:
+    """Whether the gate and scan input (and their backward) run as one native pass each
+    (kernels/cpu_native.c ``hgru_gate_input``): with the native scans, a data-dependent gate, and p, z and
+    gamma contiguous in one float precision (not under autocast's lower one)."""
+    return (forget_mode == "data" and _uses_native(p) and cpu_native.gate_input_supports(p, z, gamma)
+            and HGRN_NATIVE_GATE)
+
+
+# The native gate pass on (True) or off (False: the PyTorch ops above), for A/B timings in benchmarks/
+HGRN_NATIVE_GATE = True
+
+
+def _gate_and_input(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
+                    valid: Optional[Tensor], complex_: bool, acc: torch.dtype
+                    ) -> tuple[Tensor, Optional[Tensor], Tensor]:
+    """(lam, 1 - lam, u): lam = 1 and u = 0 where not ``valid``. In one native pass where ``_native_gate``
+    allows, which does not return 1 - lam (None): its backward recomputes it."""
+    if _native_gate(p, z, gamma, forget_mode):
+        lam, u = cpu_native.gate_input(p, z, gamma, valid)
+        return lam, None, u
+    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
+    return lam, om, _scan_input(p, om, valid, complex_, acc)
+
+
 def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
                   H, W, eps, save_h):
     _check(p, z, g, gamma, forget_mode, mode, complex_, H, W)
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
-    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
-    u = _scan_input(p, om, valid, complex_, acc)
+    lam, om, u = _gate_and_input(p, z, gamma, forget_mode, valid, complex_, acc)
     del om
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     dirs = _directions(mode, B, T, D, H, W)
@@ -535,14 +558,13 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     B, T, I = p.shape
     D = I // 2 if complex_ else I
     dirs = _directions(mode, B, T, D, H, W)
-    lam, om = _masked_gate(z, gamma, forget_mode, valid, acc)
-    vmask = None if valid is None else valid.to(acc).unsqueeze(-1)
-    u = _scan_input(p, om, valid, complex_, acc)
+    lam, om, u = _gate_and_input(p, z, gamma, forget_mode, valid, complex_, acc)
+    native_gate = om is None
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
     native = isinstance(scans, _NativeScans)
     # states: h (the sum over directions) and what each direction's backward needs of its own states
     if native:
-        del om  # recomputed at the end: one (B, T, D) tensor fewer at the peak (the scans' backward)
+        om = None  # recomputed at the end: one (B, T, D) tensor fewer at the peak (the scans' backward)
         hsum = _complex_view(h_saved, complex_) if h_saved.numel() else _native_sum(u, scans, dirs, complex_)
     else:
         hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
@@ -558,27 +580,43 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     if native:
         del hsum
         du, d_log, d_theta = _native_scan_backward(dh, u, scans, dirs, complex_)
-        del u
-        om = _one_minus_gate(z, gamma, forget_mode, acc)
     else:
         uc = _complex_view(u, complex_)
         last = torch.sub(hsum, uc) if h_saved.numel() else hsum.sub_(uc)  # becomes v of the last direction
         del hsum, uc
         du, d_log, d_theta = _torch_scan_backward(dh, u, per_dir, last, scans, dirs, complex_)
-        del per_dir, last, u
-    del dh, dfeat
-    if vmask is not None:
+        del per_dir, last
+    del u, dh, dfeat
+    dp, dz, d_gamma = _gate_input_backward(p, z, gamma, forget_mode, valid, lam, om, du, d_log, complex_,
+                                           native_gate)
+    return _core_grads(p, z, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, dp, dz, dg, d_gamma, d_theta, dw,
+                       db, d_out_w, d_out_b)
+
+
+def _gate_input_backward(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
+                         valid: Optional[Tensor], lam: Tensor, om: Optional[Tensor], du: Tensor, d_log: Tensor,
+                         complex_: bool, native: bool) -> tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+    """(dp, dz, d gamma) of ``_gate_and_input`` from du (the gradient reaching the scan input) and d_log
+    (that of log lam); both are consumed. ``native``: one pass of the native kernel, written over them;
+    else PyTorch ops, with ``om`` = 1 - lam (None: recomputed here, after the scans freed their memory)."""
+    if native:
+        return cpu_native.gate_input_backward(p, z, gamma, valid, _real_view(du, complex_), d_log)
+    acc = d_log.dtype
+    B, T, I = p.shape
+    if om is None:
+        om = _one_minus_gate(z, gamma, forget_mode, acc)
+    if valid is not None:
+        vmask = valid.to(acc).unsqueeze(-1)
         d_log.mul_(vmask)
-    du_f = torch.view_as_real(du).view(B, T, I) if complex_ else du
-    if vmask is not None:
-        du_f = du_f.mul_(vmask)
+        _real_view(du, complex_).mul_(vmask)
+    du_f = _real_view(du, complex_)
     # u = om * SiLU(p): back through the product and the SiLU
     c = F.silu(p.to(acc))
     if complex_:
-        pairs = c.mul_(du_f).view(B, T, D, 2)
+        pairs = c.mul_(du_f).view(B, T, I // 2, 2)
         prod = pairs[..., 0] + pairs[..., 1]  # faster than a sum over a last axis of size 2
         del c, pairs
-        dc = torch.view_as_real(_scale_(du, om)).view(B, T, I)
+        dc = _real_view(_scale_(du, om), complex_)
     else:
         prod = du_f * c
         del c
@@ -589,7 +627,17 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
     # in 'bound' mode om = 1 - gamma is (D,), broadcast over tokens: its gradient sums over them
     d_om = _channel_sum(prod) if forget_mode == "bound" else prod
     dz, d_gamma = _gate_backward(z, gamma, forget_mode, lam, d_log, d_om)
+    return dp, dz, d_gamma
 
+
+def _real_view(t: Tensor, complex_: bool) -> Tensor:
+    """A (B, T, D) complex tensor as the (B, T, 2D) interleaved floats it is stored as; a real one as is."""
+    return torch.view_as_real(t).view(*t.shape[:2], -1) if complex_ else t
+
+
+def _core_grads(p, z, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, dp, dz, dg, d_gamma, d_theta, dw, db,
+                d_out_w, d_out_b) -> tuple[Tensor, ...]:
+    """_core_backward's outputs, each in its input's dtype."""
     def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Tensor:
         # a custom op's outputs may not alias each other: every absent gradient is its own empty tensor
         return p.new_empty(0) if grad is None or like is None else grad.to(like.dtype)

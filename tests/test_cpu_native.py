@@ -133,6 +133,78 @@ def test_thread_count_does_not_change_the_result(native):
     assert torch.equal(results[0], results[1])
 
 
+def _gate_inputs(B, T, D, complex_, bound, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.randn(B, T, 2 * D if complex_ else D, dtype=dtype, generator=g) * 4
+    z = torch.randn(B, T, D, dtype=dtype, generator=g) * 5
+    gamma = None if bound == "none" else torch.rand(D, dtype=dtype, generator=g) * 0.9
+    if bound == "zero-first":  # the first layer's bound is exactly 0 in some channels: no log term there
+        gamma[: D // 2] = 0
+    valid = torch.rand(B, T, generator=g) > 0.25
+    return p, z, gamma, valid
+
+
+@pytest.mark.parametrize("complex_", [True, False], ids=["complex", "real"])
+@pytest.mark.parametrize("bound", ["rand", "zero-first", "none"])
+@pytest.mark.parametrize("masked", [True, False], ids=["padded", "full"])
+def test_gate_pass_equals_the_pytorch_ops(native, complex_, bound, masked):
+    """hgru_gate_input and its backward (one pass each) against kernels/hgru_core.py's PyTorch ops for the same
+    arithmetic, in float64, over more rows than one partial sum of d gamma holds."""
+    from kernels import hgru_core
+
+    p, z, gamma, valid = _gate_inputs(3, 130, 37, complex_, bound)
+    valid = valid if masked else None
+    lam, u = native.gate_input(p, z, gamma, valid)
+    lam_ref, om, u_ref = _torch_gate(p, z, gamma, valid, complex_)
+    torch.testing.assert_close(lam, lam_ref, rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(u, u_ref, rtol=1e-12, atol=1e-14)
+
+    g = torch.Generator().manual_seed(1)
+    du = torch.randn(p.shape, dtype=p.dtype, generator=g)
+    d_log = torch.randn(z.shape, dtype=z.dtype, generator=g)
+    cplx = torch.view_as_complex(du.clone().view(*z.shape, 2)) if complex_ else du.clone()
+    want = hgru_core._gate_input_backward(p, z, gamma, "data", valid, lam_ref, om, cplx, d_log.clone(), complex_,
+                                          native=False)
+    got = native.gate_input_backward(p, z, gamma, valid, du.clone(), d_log.clone())
+    assert len(got) == len(want) == 3
+    # d gamma sums d_log / lam over tokens, up to 1e8 where the gate is near 0: both sums round off alike
+    # relative to the summands' size, not to the result's
+    summands = (d_log / lam_ref).abs().sum((0, 1)).max().item()
+    for name, a, b, atol in zip(("dp", "dz", "d gamma"), got, want, (1e-12, 1e-12, 1e-14 * summands)):
+        if b is None:
+            assert a is None, name
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=atol, msg=name)
+
+
+def _torch_gate(p, z, gamma, valid, complex_):
+    from kernels import hgru_core
+
+    lam, om = hgru_core._masked_gate(z, gamma, "data", valid, torch.float64)
+    return lam, om, hgru_core._scan_input(p, om, valid, complex_, torch.float64)
+
+
+def test_gate_pass_does_not_depend_on_threads_and_checks_shapes(native):
+    """d gamma is summed a fixed chunk of rows at a time, so 1 and 2 threads give the same bits; a p whose
+    width is neither D nor 2D is a clear error."""
+    p, z, gamma, valid = _gate_inputs(4, 300, 40, True, "rand", dtype=torch.float32)
+    du = torch.randn(p.shape)
+    d_log = torch.randn(z.shape)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append((*native.gate_input(p, z, gamma, valid),
+                            *native.gate_input_backward(p, z, gamma, valid, du.clone(), d_log.clone())))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="p has 39 channels, z 40"):
+        native.gate_input(p[..., :39].contiguous(), z, gamma, valid)
+
+
 def test_scan_dispatch_uses_native_where_built_and_torch_when_off(native, monkeypatch):
     x, lam, theta = _inputs(2, 100, 5, torch.float32, False, seed=4)
     calls = []
