@@ -61,7 +61,7 @@ def _cpu_flags() -> str:
 def _command(compiler: str, out: str, scalar: str, suffix: str) -> list[str]:
     # -fno-trapping-math: no floating-point traps are relied on, and without it GCC keeps the selects of the
     # gate kernels as branches, so their loops do not vectorise (values are unchanged)
-    flags = ["-O3", "-fPIC", "-fopenmp", "-std=c99", "-fno-trapping-math", f"-DSCALAR={scalar}",
+    flags = ["-O3", "-fPIC", "-fopenmp", "-std=c99", "-fno-trapping-math", "-ffp-contract=fast", f"-DSCALAR={scalar}",
              f"-DSUFFIX={suffix}"]
     if _cpu_flags() and platform.machine() in ("x86_64", "AMD64"):
         flags.append("-march=native")  # safe: the cache key holds this CPU's flags
