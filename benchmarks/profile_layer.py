@@ -9,8 +9,9 @@ step, then profiles one step (forward, backward, AdamW) and prints the top ops b
 memory allocated with --memory).
 
 A/B mode (``--ab SHAPE``) times one token-mixer layer, forward + backward, in one process: the fused HGRU
-(kernels/hgru_core.py), the fused HGRU keeping h for the backward, the op-by-op HGRU, and the Transformer's
-self-attention at the same width, batch and length. The variants run interleaved (one of each per round,
+(kernels/hgru_core.py), the fused HGRU keeping h for the backward, the fused HGRU with its gate and scan
+input on PyTorch ops instead of the native pass (``fused-torch-gate``), the op-by-op HGRU, and the
+Transformer's self-attention at the same width, batch and length. The variants run interleaved (one of each per round,
 the order rotating) and the medians over rounds are printed, with each variant's median per-round ratio to
 the first variant. On a shared machine only such in-process interleaved medians are meaningful: other jobs
 slow every variant of a round alike, while separate runs minutes apart can differ by tens of percent.
@@ -36,14 +37,17 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks.pairs import PAIRS, SIDES, build, training_step  # noqa: E402
+from kernels import hgru_core  # noqa: E402
 
 # A/B layer shapes: (batch, tokens, width, HGRU mode, attention heads, 2D grid) of the benchmark pairs' layers
 AB_SHAPES = {
     "deit": (16, 256, 192, "bidirectional", 3, None),  # HGRN-DeiT-Tiny / DeiT-Tiny, batch 16
     "image": (8, 1024, 512, "2d", 8, (32, 32)),  # LRA Image paper config, batch 8
     "small": (1, 4096, 64, "bidirectional", 4, None),  # the small pair at T 4096
+    "demo": (32, 100, 64, "bidirectional", 4, None),  # the demo's ListOps mini layer (lengths 20-100)
 }
-AB_VARIANTS = ("unfused", "fused", "fused-keep-h", "attention")
+# fused-torch-gate: the fused layer with the gate and scan input on PyTorch ops instead of the native pass
+AB_VARIANTS = ("unfused", "fused", "fused-keep-h", "fused-torch-gate", "attention")
 
 
 def _ab_layer(variant: str, D: int, mode: str, heads: int) -> torch.nn.Module:
@@ -92,6 +96,7 @@ def ab(args: argparse.Namespace) -> None:
         return layers[v](x, bound, grid=grid)
 
     def step(v: str) -> float:
+        hgru_core.USE_NATIVE_GATE = v != "fused-torch-gate"
         x.grad = bound.grad = None
         layers[v].zero_grad(set_to_none=True)
         start = time.perf_counter()
@@ -106,6 +111,7 @@ def ab(args: argparse.Namespace) -> None:
     if args.profile:
         with profile(activities=[ProfilerActivity.CPU], profile_memory=args.memory) as prof:
             step(args.profile)
+        hgru_core.USE_NATIVE_GATE = True
         table = prof.key_averages()
         print(f"top ops of {args.profile} (self CPU time):")
         print(table.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=48))

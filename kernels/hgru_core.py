@@ -374,11 +374,12 @@ def _native_gate(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget
     (kernels/cpu_native.c ``hgru_gate_input``): with the native scans, a data-dependent gate, and p, z and
     gamma contiguous in one float precision (not under autocast's lower one)."""
     return (forget_mode == "data" and _uses_native(p) and cpu_native.gate_input_supports(p, z, gamma)
-            and HGRN_NATIVE_GATE)
+            and USE_NATIVE_GATE)
 
 
-# The native gate pass on (True) or off (False: the PyTorch ops above), for A/B timings in benchmarks/
-HGRN_NATIVE_GATE = True
+# The native gate pass on (True) or off (False: the PyTorch ops above), for in-process A/B timings
+# (benchmarks/profile_layer.py --ab ... --variants fused fused-torch-gate)
+USE_NATIVE_GATE = True
 
 
 def _gate_and_input(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
