@@ -268,9 +268,10 @@ int NAME(hgrn_scan_backward)(
 }
 
 /* ---------------------------------------------------------------------------------------------------------
-   The HGRU's forget gate and scan input (forget_mode "data") in one pass, and their backward in another:
-   on the CPU the same arithmetic as a dozen PyTorch elementwise ops (kernels/hgru_core.py's _gate,
-   _scan_input and the tail of _core_backward) took about four times as long, one pass over memory each.
+   The HGRU's forget gate and scan input (forget_mode "data") in one pass, and their backward in another,
+   instead of the PyTorch ops for the same arithmetic (kernels/hgru_core.py's _gate, _scan_input and
+   _gate_input_backward), which make about ten passes over memory each way: a layer's forward and backward
+   took 6-7% longer on them (docs/performance.md, sixth pass).
 
    exp is evaluated inline so that the loops vectorise (libm's exp is a call per element): round x log2(e) to
    an integer k with the 1.5 * 2^(mantissa bits) trick, reduce r = x - k ln2 with ln2 split in two (Cody and

@@ -369,17 +369,17 @@ def _masked_gate(z, gamma, forget_mode, valid, acc) -> tuple[Tensor, Tensor]:
     return lam, om
 
 
+# The native gate pass on (True) or off (False: the PyTorch ops above), for in-process A/B timings
+# (benchmarks/profile_layer.py --ab ... --variants fused fused-torch-gate)
+USE_NATIVE_GATE = True
+
+
 def _native_gate(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str) -> bool:
     """Whether the gate and scan input (and their backward) run as one native pass each
     (kernels/cpu_native.c ``hgru_gate_input``): with the native scans, a data-dependent gate, and p, z and
     gamma contiguous in one float precision (not under autocast's lower one)."""
-    return (forget_mode == "data" and _uses_native(p) and cpu_native.gate_input_supports(p, z, gamma)
-            and USE_NATIVE_GATE)
-
-
-# The native gate pass on (True) or off (False: the PyTorch ops above), for in-process A/B timings
-# (benchmarks/profile_layer.py --ab ... --variants fused fused-torch-gate)
-USE_NATIVE_GATE = True
+    return (USE_NATIVE_GATE and forget_mode == "data" and _uses_native(p)
+            and cpu_native.gate_input_supports(p, z, gamma))
 
 
 def _gate_and_input(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str,
