@@ -185,8 +185,8 @@ def _torch_gate(p, z, gamma, valid, complex_):
 
 
 def test_gate_pass_does_not_depend_on_threads_and_checks_shapes(native):
-    """d gamma is summed a fixed chunk of rows at a time, so 1 and 2 threads give the same bits; a p whose
-    width is neither D nor 2D is a clear error."""
+    """d gamma is summed a fixed chunk of rows at a time, so 1 and 2 threads give the same bits; shapes that do
+    not fit together are a clear error, not a read past the end."""
     p, z, gamma, valid = _gate_inputs(4, 300, 40, True, "rand", dtype=torch.float32)
     du = torch.randn(p.shape)
     d_log = torch.randn(z.shape)
@@ -203,6 +203,10 @@ def test_gate_pass_does_not_depend_on_threads_and_checks_shapes(native):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="p has 39 channels, z 40"):
         native.gate_input(p[..., :39].contiguous(), z, gamma, valid)
+    with pytest.raises(ValueError, match="differ before the channel axis"):
+        native.gate_input(p[:3].contiguous(), z, gamma, valid)
+    with pytest.raises(ValueError, match=r"gamma has shape \(39,\); it must be \(40,\)"):
+        native.gate_input(p, z, gamma[:39].contiguous(), valid)
 
 
 def test_scan_dispatch_uses_native_where_built_and_torch_when_off(native, monkeypatch):
