@@ -176,6 +176,11 @@ def _complex_view(t: Tensor, complex_: bool) -> Tensor:
     return torch.view_as_complex(t.view(B, T, I // 2, 2))
 
 
+def _real_view(t: Tensor, complex_: bool) -> Tensor:
+    """A (B, T, D) complex tensor as the (B, T, 2D) interleaved floats it is stored as; a real one as is."""
+    return torch.view_as_real(t).view(*t.shape[:2], -1) if complex_ else t
+
+
 class _CpuScans:
     """The scans on the chunked CPU scan, from the gate magnitude lam ((B, T, D), or (D,) for a gate that is
     the same at every position, which is then only broadcast). The complex gate lam e^{+-i theta} is built
@@ -409,7 +414,7 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     else:
         h, _ = _states(u, scans, dirs, complex_, keep=False)
     del u, lam, scans
-    feat = torch.view_as_real(h).view(B, T, I) if complex_ else h
+    feat = _real_view(h, complex_)
     out, mean, rstd = _output_forward(feat, g, ln_w.to(acc), ln_b.to(acc), out_w, out_b, eps, p.dtype)
     saved = feat if save_h else feat.new_empty(0)
     return out.view(B, T, -1), saved, mean.view(B, T, 1), rstd.view(B, T, 1)
@@ -569,7 +574,7 @@ def _core_backward(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, ou
         hsum = _complex_view(h_saved, complex_) if h_saved.numel() else _native_sum(u, scans, dirs, complex_)
     else:
         hsum, per_dir = _torch_states(u, h_saved, scans, dirs, complex_)
-    feat = torch.view_as_real(hsum).view(B, T, I) if complex_ else hsum
+    feat = _real_view(hsum, complex_)
     # out_proj, output gate and LayerNorm, before the scans' backward, so that fewer temporaries are alive at
     # once
     dfeat, dg, dw, db, d_out_w = _output_backward(dout, feat, g, (x, w_g, b_g), mean, rstd, ln_w.to(acc),
@@ -606,11 +611,11 @@ def _gate_input_backward(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor]
     B, T, I = p.shape
     if om is None:
         om = _one_minus_gate(z, gamma, forget_mode, acc)
+    du_f = _real_view(du, complex_)
     if valid is not None:
         vmask = valid.to(acc).unsqueeze(-1)
         d_log.mul_(vmask)
-        _real_view(du, complex_).mul_(vmask)
-    du_f = _real_view(du, complex_)
+        du_f.mul_(vmask)
     # u = om * SiLU(p): back through the product and the SiLU
     c = F.silu(p.to(acc))
     if complex_:
@@ -629,11 +634,6 @@ def _gate_input_backward(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor]
     d_om = _channel_sum(prod) if forget_mode == "bound" else prod
     dz, d_gamma = _gate_backward(z, gamma, forget_mode, lam, d_log, d_om)
     return dp, dz, d_gamma
-
-
-def _real_view(t: Tensor, complex_: bool) -> Tensor:
-    """A (B, T, D) complex tensor as the (B, T, 2D) interleaved floats it is stored as; a real one as is."""
-    return torch.view_as_real(t).view(*t.shape[:2], -1) if complex_ else t
 
 
 def _core_grads(p, z, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, dp, dz, dg, d_gamma, d_theta, dw, db,
