@@ -170,8 +170,12 @@ static inline void backward_step(
    state into a small per-thread buffer just before the backward sweeps over that chunk. No (B, L, D) v is
    ever held, for one more forward sweep that only reads.
    With init, du and dlog are written instead of accumulated. dlog and dtheta may be NULL. dtheta is a
-   (B, D) array of per-row sums (rows run on different threads; the caller sums them). Returns 0, or 1 when
-   the per-thread buffers could not be allocated. */
+   (B, D) array of per-row sums (rows run on different threads; the caller sums them).
+   For a sequence cut into pieces (kernels/hgru_pieces.py), three optional (B, D) arrays, rows strided by
+   h0sb, c0sb, cosb: h0 the state entering the piece (for the recomputed v), c0 the carry conj(a) G from
+   the step after the piece, and c_out, which receives the carry the step before the piece needs.
+   NULL means zero for h0 and c0 (a whole sequence). Returns 0, or 1 when the per-thread buffers could not
+   be allocated. */
 int NAME(hgrn_scan_backward)(
     int64_t B, int64_t L, int64_t D, int kind, int reverse, int init, int threads,
     const real *dh, int64_t dsb, int64_t dst,
@@ -181,7 +185,8 @@ int NAME(hgrn_scan_backward)(
     const real *x, int64_t xsb, int64_t xst,
     real *du, int64_t dusb, int64_t dust,
     real *dlog, int64_t dlsb, int64_t dlst,
-    real *dtheta)
+    real *dtheta,
+    const real *h0, int64_t h0sb, const real *c0, int64_t c0sb, real *c_out, int64_t cosb)
 {
     const int64_t nb = (D + BLOCK - 1) / BLOCK;
     const int cplx = kind != 0;
@@ -211,11 +216,11 @@ int NAME(hgrn_scan_backward)(
             real hr[BLOCK], hi[BLOCK];                /* the forward state while v is recomputed */
             const real *php = cplx ? phase + 2 * d0 : 0;
             for (int64_t j = 0; j < n; j++) {
-                cr[j] = 0;
-                ci[j] = 0;
+                cr[j] = c0 ? c0[b * c0sb + w * (d0 + j)] : 0;
+                ci[j] = c0 && cplx ? c0[b * c0sb + 2 * (d0 + j) + 1] : 0;
                 th[j] = 0;
-                hr[j] = 0;
-                hi[j] = 0;
+                hr[j] = h0 ? h0[b * h0sb + w * (d0 + j)] : 0;
+                hi[j] = h0 && cplx ? h0[b * h0sb + 2 * (d0 + j) + 1] : 0;
             }
 #define ROW(ptr, sb, st, width) ((ptr) + b * (sb) + t * (st) + (width) * d0)
             if (!v) {  /* the states entering each chunk, in the scan's direction */
@@ -260,6 +265,11 @@ int NAME(hgrn_scan_backward)(
 #undef ROW
             if (dtheta)
                 for (int64_t j = 0; j < n; j++) dtheta[b * D + d0 + j] = (real)th[j];
+            if (c_out)
+                for (int64_t j = 0; j < n; j++) {
+                    c_out[b * cosb + w * (d0 + j)] = cr[j];
+                    if (cplx) c_out[b * cosb + 2 * (d0 + j) + 1] = ci[j];
+                }
         }
         free(ckpt);
         free(vbuf);

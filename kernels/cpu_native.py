@@ -118,7 +118,7 @@ def _load() -> ctypes.CDLL:
         fwd.restype = None
         bwd = getattr(lib, "hgrn_scan_backward" + suffix)
         bwd.argtypes = [i64, i64, i64, c_int, c_int, c_int, c_int, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64,
-                        i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr]
+                        i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr, i64, ptr, i64, ptr, i64]
         bwd.restype = c_int
         gate = getattr(lib, "hgru_gate_input" + suffix)
         gate.argtypes = [i64, i64, c_int, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
@@ -223,15 +223,25 @@ def scan_forward(x: torch.Tensor, gate: torch.Tensor, out: torch.Tensor, *, kind
     return out
 
 
+def _row_arg(t: Optional[torch.Tensor]) -> tuple[Optional[int], int]:
+    """(pointer, row stride) of an optional (B, D) state or carry."""
+    return (None, 0) if t is None else (_ptr(t), _scalars(t).stride(0))
+
+
 def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: Optional[torch.Tensor], du: torch.Tensor, *, kind: int,
                   reverse: bool, init: bool, phase: Optional[torch.Tensor] = None,
                   dlog: Optional[torch.Tensor] = None, dtheta: Optional[torch.Tensor] = None,
-                  x: Optional[torch.Tensor] = None) -> None:
+                  x: Optional[torch.Tensor] = None, h0: Optional[torch.Tensor] = None,
+                  carry_in: Optional[torch.Tensor] = None, carry_out: Optional[torch.Tensor] = None) -> None:
     """One scan's backward in one sweep (see cpu_native.c) from the gradient dh reaching its states and its
     gated previous states v (``scan_forward(..., store="v")``), or, with v None, the scan's input ``x``, from
     which the kernel recomputes v a chunk of steps at a time (no (B, L, D) buffer): du (+)= G,
     dlog (+)= Re conj(v) G and, for complex scans, dtheta (B, D) = per-row sums of Im conj(v) G. ``init``
-    writes instead of adding."""
+    writes instead of adding.
+
+    For one piece of a longer sequence ((B, D) each, channels contiguous; None: zero): ``h0`` the state
+    entering the piece in the scan's direction, ``carry_in`` conj(a) G from the step after the piece, and
+    ``carry_out`` receives the same for the step before it (the next piece's ``carry_in``)."""
     B, L, D = dh.shape
     if (v is None) == (x is None):
         raise ValueError("scan_backward: give either the gated previous states v or the scan's input x")
@@ -243,7 +253,8 @@ def scan_backward(dh: torch.Tensor, gate: torch.Tensor, v: Optional[torch.Tensor
     failed = _fn("hgrn_scan_backward", du.dtype)(
         B, L, D, kind, int(reverse), int(init), torch.get_num_threads(),
         _ptr(dh), *_strides(dh), _ptr(gate), *_strides(gate), _ptr(phase), _ptr(v), *vs, _ptr(x), *xs,
-        _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta))
+        _ptr(du), *_strides(du), _ptr(dlog), *dl, _ptr(dtheta),
+        *_row_arg(h0), *_row_arg(carry_in), *_row_arg(carry_out))
     if failed:
         raise MemoryError("native scan backward: could not allocate its per-thread buffers")
 

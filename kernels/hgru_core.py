@@ -399,12 +399,26 @@ def _gate_and_input(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], for
     return lam, om, _scan_input(p, om, valid, complex_, acc)
 
 
+def _forward_pieces(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, mode: str,
+                    save_h: bool) -> Optional[int]:
+    """Steps per piece when the forward runs a piece of time at a time (kernels/hgru_pieces.py), else None:
+    a long 1D sequence, states not kept, the native scans and gate pass."""
+    if save_h or mode not in ("causal", "bidirectional") or not _native_gate(p, z, gamma, forget_mode):
+        return None
+    return hgru_pieces.piece_length(p.shape[1])
+
+
 def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
                   H, W, eps, save_h):
     _check(p, z, g, gamma, forget_mode, mode, complex_, H, W)
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
+    piece = _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
+    if piece is not None:
+        out, mean, rstd = hgru_pieces.pieces_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b,
+                                                      valid, mode, complex_, eps, piece)
+        return out.view(B, T, -1), p.new_empty(0, dtype=acc), mean.view(B, T, 1), rstd.view(B, T, 1)
     lam, om, u = _gate_and_input(p, z, gamma, forget_mode, valid, complex_, acc)
     del om
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
@@ -722,9 +736,37 @@ def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> l
             for w, b in zip(weights[::2], weights[1::2])]
 
 
+def _backward_pieces(ctx, x: Optional[Tensor], gamma: Optional[Tensor], saved: Tensor) -> Optional[int]:
+    """Steps per piece when this backward runs a piece of time at a time (kernels/hgru_pieces.py), else
+    None: a long 1D sequence, all three projections recomputed (the backward projects them a piece at a
+    time), states not kept, and the native CPU scans and gate pass in the projections' precision (the
+    input's: not under autocast's lower one)."""
+    mode, forget_mode = ctx.config[:2]
+    if (not all(ctx.recompute) or mode not in ("causal", "bidirectional") or forget_mode != "data"
+            or saved.numel() or not USE_NATIVE_GATE):
+        return None
+    piece = hgru_pieces.piece_length(x.shape[1])
+    if piece is None or ctx.proj_dtype != x.dtype or not _uses_native(x) or x.dtype not in (torch.float32,
+                                                                                          torch.float64):
+        return None
+    if gamma is not None and (gamma.dtype != x.dtype or not gamma.is_contiguous()):
+        return None  # the gate pass takes gamma as it is
+    return piece
+
+
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
     tensors = list(ctx.saved_tensors)
     x, weights = tensors[14], tensors[15:]
+    piece = _backward_pieces(ctx, x, tensors[3], tensors[11])
+    if piece is not None:
+        # the projections' backward is done inside, so their inputs (x and the weights) get the gradients
+        gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, _, mean, rstd = tensors[3:14]
+        mode, _, is_complex, _, _, eps = ctx.config
+        d = hgru_pieces._pieces_backward_op(dout.contiguous(), x, *weights, gamma, theta_f, theta_r, ln_w, ln_b,
+                                             out_w, out_b, valid, mean, rstd, mode, is_complex, eps, piece)
+        d_x_weights = [d[0]] + [dw if w is not None else None for dw, w in zip(d[1:7], weights)]
+        core = [dc if given else None for dc, given in zip(d[7:], ctx.given[3:])]
+        return (None, None, None, *core, *([None] * 8), *d_x_weights)
     if any(ctx.recompute[:2]):  # p and z here; g inside the backward op, where it is needed (see _core_backward)
         again = _projections(x, ctx.proj_dtype, *weights[:4])
         tensors[0:2] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:2])]
@@ -777,3 +819,6 @@ def hgru_core(
     out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
                         out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save, *again)
     return out[0]
+
+
+from . import hgru_pieces  # noqa: E402  (it uses this module's helpers; _backward dispatches to it)

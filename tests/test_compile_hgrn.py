@@ -70,3 +70,25 @@ def test_compiled_equals_eager_inductor():
     eager = _forward_backward(m, x, None)
     compiled = _forward_backward(m, x, None, torch.compile(m, fullgraph=True))
     _assert_same(eager, compiled, 1e-4)
+
+
+def test_compiled_pieces_equal_eager(monkeypatch):
+    """A sequence long enough to run in pieces of time (kernels/hgru_pieces.py, here pieces of 4 steps): the
+    pieces' backward is a custom op too, traced without a graph break, and gives eager's results."""
+    from kernels import cpu_native, hgru_pieces
+
+    if not cpu_native.available():
+        pytest.skip(f"native CPU kernels unavailable here: {cpu_native.status()}")
+    monkeypatch.setenv("HGRN_TIME_PIECE", "4")
+    calls = []
+    backward = hgru_pieces.pieces_backward
+    monkeypatch.setattr(hgru_pieces, "pieces_backward", lambda *a, **k: calls.append(1) or backward(*a, **k))
+    torch._dynamo.reset()
+    m = _model("bidirectional")
+    x = torch.randn(2, 18, 8)
+    lengths = torch.tensor([18, 7])
+    eager = _forward_backward(m, x, lengths)
+    assert len(calls) == 2  # one per layer: the CPU default recomputes all three projections
+    compiled = _forward_backward(m, x, lengths, torch.compile(m, backend="aot_eager", fullgraph=True))
+    assert len(calls) == 4
+    _assert_same(eager, compiled, 1e-6)

@@ -117,6 +117,45 @@ def test_backward_sweep_equals_autograd(native, complex_, reverse, source):
     assert torch.allclose(dlog / lam, 2 * glam, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_backward_in_pieces_equals_one_sweep(native, complex_, reverse):
+    """A sequence cut in three pieces (kernels/hgru_pieces.py): each piece's backward started from the state
+    entering it (``h0``) and the carry its neighbour handed over gives the whole sweep's du and dlog, and
+    the per-piece dtheta sums add up to the whole one."""
+    B, L, D = 2, 150, 37
+    x, lam, theta = _inputs(B, L, D, torch.float64, complex_, seed=5)
+    dh = torch.randn_like(x)
+    phase = torch.stack([theta.cos(), theta.sin()], -1) if complex_ else None
+    kind = native.GATE_PHASE if complex_ else native.GATE_REAL
+    h = native.scan_forward(x, lam, torch.empty_like(x), kind=kind, reverse=reverse, phase=phase)
+
+    def sweep(sl, h0=None, carry=None):
+        du, dlog = torch.empty_like(x[:, sl]), torch.empty_like(lam[:, sl])
+        dtheta = torch.empty(B, D, dtype=torch.float64) if complex_ else None
+        out = torch.empty(B, D, dtype=x.dtype)
+        native.scan_backward(dh[:, sl], lam[:, sl], None, du, x=x[:, sl], kind=kind, reverse=reverse, init=True,
+                             phase=phase, dlog=dlog, dtheta=dtheta, h0=h0, carry_in=carry, carry_out=out)
+        return du, dlog, dtheta, out
+
+    du, dlog, dtheta, _ = sweep(slice(0, L))
+    cuts = [(0, 40), (40, 107), (107, L)]
+    order = cuts if reverse else cuts[::-1]  # the backward sweeps against the scan's direction
+    carry, parts = None, {}
+    for t0, t1 in order:
+        entering = None
+        if reverse and t1 < L:
+            entering = h[:, t1].contiguous()
+        elif not reverse and t0 > 0:
+            entering = h[:, t0 - 1].contiguous()
+        parts[t0] = sweep(slice(t0, t1), entering, carry)
+        carry = parts[t0][3]
+    assert torch.allclose(torch.cat([parts[t0][0] for t0, _ in cuts], 1), du, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(torch.cat([parts[t0][1] for t0, _ in cuts], 1), dlog, rtol=1e-12, atol=1e-12)
+    if complex_:
+        assert torch.allclose(sum(parts[t0][2] for t0, _ in cuts), dtheta, rtol=1e-10, atol=1e-12)
+
+
 def test_thread_count_does_not_change_the_result(native):
     """Blocks of channels are independent work items, so 1 and 2 threads give the same bits."""
     x, lam, theta = _inputs(3, 300, 70, torch.float32, True, seed=3)

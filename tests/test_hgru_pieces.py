@@ -1,0 +1,152 @@
+"""The HGRU core a piece of time at a time (kernels/hgru_pieces.py) equals the whole-tensor fused path, and
+holds no (B, T, D)-sized tensor but the ones it must.
+
+Pieces are made small (HGRN_TIME_PIECE) so that short sequences are cut into several, with a remainder."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from kernels import cpu_native, hgru_pieces
+from models import HGRU
+
+pytestmark = pytest.mark.skipif(not cpu_native.available(), reason=f"native CPU kernels: {cpu_native.status()}")
+
+
+def _bound(kind: str, d: int, dtype: torch.dtype):
+    if kind == "none":
+        return None
+    bound = torch.rand(d, dtype=dtype) * 0.9
+    if kind == "zero-first":  # the first layer's bound is exactly 0 in some channels
+        bound[: d // 2] = 0
+    return bound.requires_grad_()
+
+
+def _forward_backward(m: HGRU, x, bound, lengths, weight, piece: str, monkeypatch):
+    monkeypatch.setenv("HGRN_TIME_PIECE", piece)
+    m.zero_grad(set_to_none=True)
+    x.grad = None
+    if bound is not None:
+        bound.grad = None
+    y = m(x, bound, lengths=lengths)
+    (y * weight).sum().backward()
+    grads = {name: p.grad.clone() for name, p in m.named_parameters()}
+    grads["x"] = x.grad.clone()
+    if bound is not None:
+        grads["lower_bound"] = bound.grad.clone()
+    return y.detach(), grads
+
+
+class _Calls:
+    def __init__(self, monkeypatch):
+        self.forward = self.backward = 0
+        fwd, bwd = hgru_pieces.pieces_forward, hgru_pieces.pieces_backward
+
+        def count_forward(*args, **kwargs):
+            self.forward += 1
+            return fwd(*args, **kwargs)
+
+        def count_backward(*args, **kwargs):
+            self.backward += 1
+            return bwd(*args, **kwargs)
+
+        monkeypatch.setattr(hgru_pieces, "pieces_forward", count_forward)
+        monkeypatch.setattr(hgru_pieces, "pieces_backward", count_backward)
+
+
+CASES = [  # (mode, complex, lower bound kind, with lengths)
+    ("causal", True, "rand", False),
+    ("causal", False, "none", True),
+    ("causal", True, "zero-first", True),
+    ("bidirectional", True, "zero-first", True),
+    ("bidirectional", False, "rand", False),
+    ("bidirectional", True, "none", True),
+]
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("mode,complex_,bound_kind,with_lengths", CASES)
+def test_pieces_equal_whole(mode, complex_, bound_kind, with_lengths, dtype, tol, monkeypatch):
+    """Output and every gradient (input, weights, bound, phases) as the whole-tensor path gives them, over
+    pieces of 5 steps (37 = 7 x 5 + 2), batch rows of different lengths included."""
+    torch.manual_seed(0)
+    d, B, T = 6, 3, 37
+    m = HGRU(d, mode, complex=complex_).to(dtype)
+    m.recompute_projections = True
+    x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
+    bound = _bound(bound_kind, d, dtype)
+    lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
+    weight = torch.randn(B, T, d, dtype=dtype)
+    y_ref, g_ref = _forward_backward(m, x, bound, lengths, weight, "0", monkeypatch)
+    calls = _Calls(monkeypatch)
+    y, g = _forward_backward(m, x, bound, lengths, weight, "5", monkeypatch)
+    assert (calls.forward, calls.backward) == (1, 1)
+    assert (y - y_ref).abs().max() <= tol * y_ref.abs().max()
+    assert g.keys() == g_ref.keys()
+    for name, ref in g_ref.items():
+        err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
+        assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+def test_pieces_only_where_they_apply(monkeypatch):
+    """Too short a sequence, projections kept, or 2D mode: the whole-tensor path (the same gradients)."""
+    calls = _Calls(monkeypatch)
+    torch.manual_seed(1)
+    x = torch.randn(2, 16, 4, requires_grad=True)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "5")  # 16 steps < 4 pieces of 5
+    HGRU(4, "bidirectional")(x).sum().backward()
+    assert (calls.forward, calls.backward) == (0, 0)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "4")
+    m = HGRU(4, "bidirectional")
+    m.recompute_projections = False  # the forward still runs in pieces; the backward needs x and the weights
+    m(x).sum().backward()
+    assert (calls.forward, calls.backward) == (1, 0)
+    HGRU(4, "2d")(x).sum().backward()
+    assert (calls.forward, calls.backward) == (1, 0)
+
+
+def test_pieces_backward_holds_two_whole_tensors_at_most(monkeypatch):
+    """In bidirectional mode only the input's gradient and the gradient reaching h are ever (B, T, .)-sized
+    inside the backward: every gate, state, projection and their gradients exist one piece at a time."""
+    torch.manual_seed(2)
+    B, T, d = 2, 64, 8
+    m = HGRU(d, "bidirectional")
+    m.recompute_projections = True
+    x = torch.randn(B, T, d, requires_grad=True)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "8")
+    made: dict[int, int] = {}  # the storages ops inside the backward allocated (not views of their inputs)
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            flat = torch.utils._pytree.tree_leaves((args, kwargs))
+            inputs = {t.untyped_storage().data_ptr() for t in flat if isinstance(t, torch.Tensor)}
+            for t in torch.utils._pytree.tree_leaves(out):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                    made.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+            return out
+
+    backward = hgru_pieces.pieces_backward
+
+    def recorded(*args, **kwargs):
+        with Record():
+            return backward(*args, **kwargs)
+
+    monkeypatch.setattr(hgru_pieces, "pieces_backward", recorded)
+    m(x).sum().backward()
+    whole = B * T * d * 4  # bytes of one (B, T, d_model) float32 tensor; the complex h is 2 d wide
+    big = sorted(n // whole for n in made.values() if n >= whole // 2)
+    assert big == [1, 2], big  # dx, and the gradient reaching h
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_bad_piece_setting_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HGRN_TIME_PIECE", "many")
+    with pytest.raises(ValueError, match="HGRN_TIME_PIECE"):
+        hgru_pieces.piece_length(10_000)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "0")
+    assert hgru_pieces.piece_length(10_000) is None
+    monkeypatch.delenv("HGRN_TIME_PIECE")
+    assert hgru_pieces.piece_length(hgru_pieces.MIN_PIECES * hgru_pieces.PIECE) == hgru_pieces.PIECE
+    assert hgru_pieces.piece_length(hgru_pieces.MIN_PIECES * hgru_pieces.PIECE - 1) is None
