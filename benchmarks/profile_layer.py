@@ -45,9 +45,11 @@ AB_SHAPES = {
     "image": (8, 1024, 512, "2d", 8, (32, 32)),  # LRA Image paper config, batch 8
     "small": (1, 4096, 64, "bidirectional", 4, None),  # the small pair at T 4096
     "demo": (32, 100, 64, "bidirectional", 4, None),  # the demo's ListOps mini layer (lengths 20-100)
+    "long": (1, 16384, 64, "bidirectional", 4, None),  # the small pair at T 16384 (runs in pieces of time)
 }
-# fused-torch-gate: the fused layer with the gate and scan input on PyTorch ops instead of the native pass
-AB_VARIANTS = ("unfused", "fused", "fused-keep-h", "fused-torch-gate", "attention")
+# fused-torch-gate: the fused layer with the gate and scan input on PyTorch ops instead of the native pass;
+# fused-whole: the fused layer on whole tensors where it would run in pieces of time (kernels/hgru_pieces.py)
+AB_VARIANTS = ("unfused", "fused", "fused-keep-h", "fused-torch-gate", "fused-whole", "attention")
 
 
 def _ab_layer(variant: str, D: int, mode: str, heads: int) -> torch.nn.Module:
@@ -95,8 +97,16 @@ def ab(args: argparse.Namespace) -> None:
             return layers[v](x)
         return layers[v](x, bound, grid=grid)
 
+    pieces = os.environ.get("HGRN_TIME_PIECE")
+
     def step(v: str) -> float:
         hgru_core.USE_NATIVE_GATE = v != "fused-torch-gate"
+        if v == "fused-whole":
+            os.environ["HGRN_TIME_PIECE"] = "0"
+        elif pieces is None:
+            os.environ.pop("HGRN_TIME_PIECE", None)
+        else:
+            os.environ["HGRN_TIME_PIECE"] = pieces
         x.grad = bound.grad = None
         layers[v].zero_grad(set_to_none=True)
         start = time.perf_counter()

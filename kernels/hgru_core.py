@@ -416,9 +416,9 @@ def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, va
     D = I // 2 if complex_ else I
     piece = _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
     if piece is not None:
-        out, mean, rstd = hgru_pieces.pieces_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b,
-                                                      valid, mode, complex_, eps, piece)
-        return out.view(B, T, -1), p.new_empty(0, dtype=acc), mean.view(B, T, 1), rstd.view(B, T, 1)
+        out, mean, rstd, states = hgru_pieces.pieces_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w,
+                                                              out_b, valid, mode, complex_, eps, piece)
+        return out.view(B, T, -1), states, mean.view(B, T, 1), rstd.view(B, T, 1)
     lam, om, u = _gate_and_input(p, z, gamma, forget_mode, valid, complex_, acc)
     del om
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
@@ -684,7 +684,9 @@ def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, f
       save_h, x, w_p, b_p, w_z, b_z, w_g, b_g):
     B, T, I = p.shape
     acc = _acc(p)
-    saved = p.new_empty((B, T, I) if save_h else (0,), dtype=acc)
+    piece = _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
+    kept = (B, T, I) if save_h else (0,) if piece is None else hgru_pieces.states_shape(mode, B, T, I, piece)
+    saved = p.new_empty(kept, dtype=acc)
     out = p.new_empty((B, T, out_w.shape[0]))
     return out, saved, p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
 
@@ -714,8 +716,11 @@ def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, s
 
 def _setup_context(ctx, inputs, output) -> None:
     (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
-     _, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
+     save_h, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
     _, saved, mean, rstd = output
+    # what ``saved`` holds: h (save_h), the states entering each piece of time (the forward ran in pieces of
+    # ``ctx.piece`` steps: kernels/hgru_pieces.py), or nothing
+    ctx.save_h, ctx.piece = save_h, _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
     # a projection with a weight given is projected again in the backward: its output is not kept (x is kept
     # by the projections' Linears anyway)
     ctx.recompute, ctx.proj_dtype = (w_p is not None, w_z is not None, w_g is not None), p.dtype
@@ -736,37 +741,28 @@ def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> l
             for w, b in zip(weights[::2], weights[1::2])]
 
 
-def _backward_pieces(ctx, x: Optional[Tensor], gamma: Optional[Tensor], saved: Tensor) -> Optional[int]:
-    """Steps per piece when this backward runs a piece of time at a time (kernels/hgru_pieces.py), else
-    None: a long 1D sequence, all three projections recomputed (the backward projects them a piece at a
-    time), states not kept, and the native CPU scans and gate pass in the projections' precision (the
-    input's: not under autocast's lower one)."""
-    mode, forget_mode = ctx.config[:2]
-    if (not all(ctx.recompute) or mode not in ("causal", "bidirectional") or forget_mode != "data"
-            or saved.numel() or not USE_NATIVE_GATE):
-        return None
-    piece = hgru_pieces.piece_length(x.shape[1])
-    if piece is None or ctx.proj_dtype != x.dtype or not _uses_native(x) or x.dtype not in (torch.float32,
-                                                                                          torch.float64):
-        return None
-    if gamma is not None and (gamma.dtype != x.dtype or not gamma.is_contiguous()):
-        return None  # the gate pass takes gamma as it is
-    return piece
+def _backward_in_pieces(ctx, x: Optional[Tensor]) -> bool:
+    """Whether this backward runs a piece of time at a time (kernels/hgru_pieces.py): the forward did, and all
+    three projections are recomputed (the backward projects them a piece at a time) in the input's
+    precision (not under autocast's lower one), which the forward's gate pass then also ran in."""
+    return ctx.piece is not None and all(ctx.recompute) and ctx.proj_dtype == x.dtype and USE_NATIVE_GATE
 
 
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
     tensors = list(ctx.saved_tensors)
     x, weights = tensors[14], tensors[15:]
-    piece = _backward_pieces(ctx, x, tensors[3], tensors[11])
-    if piece is not None:
+    if _backward_in_pieces(ctx, x):
         # the projections' backward is done inside, so their inputs (x and the weights) get the gradients
-        gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, _, mean, rstd = tensors[3:14]
+        gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, states, mean, rstd = tensors[3:14]
         mode, _, is_complex, _, _, eps = ctx.config
         d = hgru_pieces._pieces_backward_op(dout.contiguous(), x, *weights, gamma, theta_f, theta_r, ln_w, ln_b,
-                                             out_w, out_b, valid, mean, rstd, mode, is_complex, eps, piece)
+                                             out_w, out_b, valid, mean, rstd, states, mode, is_complex, eps,
+                                             ctx.piece)
         d_x_weights = [d[0]] + [dw if w is not None else None for dw, w in zip(d[1:7], weights)]
         core = [dc if given else None for dc, given in zip(d[7:], ctx.given[3:])]
         return (None, None, None, *core, *([None] * 8), *d_x_weights)
+    if not ctx.save_h:  # the pieces' entering states, if any, are of no use to the whole-tensor backward
+        tensors[11] = tensors[11].new_empty(0)
     if any(ctx.recompute[:2]):  # p and z here; g inside the backward op, where it is needed (see _core_backward)
         again = _projections(x, ctx.proj_dtype, *weights[:4])
         tensors[0:2] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:2])]

@@ -92,11 +92,6 @@ class _Scans:
         cpu_native.scan_forward(pc.uc, pc.lam, out, kind=self.kind, reverse=which == "r",
                                 phase=self.phase[which], h0=h0, store=store)
 
-    def exit_state(self, pc: _Piece, which: str, h0: Optional[Tensor]) -> Tensor:
-        """The direction's last state over the piece (the next piece's entering state), (B, D)."""
-        h = torch.empty_like(pc.uc)
-        self.states(pc, h, which, h0, "h")
-        return (h[:, 0] if which == "r" else h[:, -1]).clone()  # a copy: a view would keep all of h alive
 
     def backward(self, pc: _Piece, dh: Tensor, which: str, h0: Optional[Tensor], carry: Optional[Tensor]
                  ) -> tuple[Tensor, Tensor, Optional[Tensor], Tensor]:
@@ -116,49 +111,69 @@ def _bounds(T: int, piece: int) -> list[tuple[int, int]]:
     return [(t0, min(t0 + piece, T)) for t0 in range(0, T, piece)]
 
 
+def states_shape(mode: str, B: int, T: int, inner: int, piece: int) -> tuple[int, int, int, int]:
+    """Shape of the entering states the forward keeps for the backward: (directions, pieces, B, inner), a
+    direction's state entering each piece (zero where none enters), as (interleaved) floats."""
+    return (2 if mode == "bidirectional" else 1, len(_bounds(T, piece)), B, inner)
+
+
+def _state(states: Tensor, k: int, c: int, complex_: bool) -> Tensor:
+    """Direction k's state entering piece c, (B, D) as the scans take it (a view of ``states``)."""
+    row = states[k, c]
+    return torch.view_as_complex(row.view(row.shape[0], -1, 2)) if complex_ else row
+
+
 def pieces_forward(p: Tensor, z: Tensor, g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
                    theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
                    valid: Optional[Tensor], mode: str, complex_: bool, eps: float, piece: int
-                   ) -> tuple[Tensor, Tensor, Tensor]:
-    """kernels/hgru_core.py's forward a piece of time at a time: (out (B*T, out), mean, rstd (B*T, 1)).
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """kernels/hgru_core.py's forward a piece of time at a time: (out (B*T, out), mean, rstd (B*T, 1), the
+    entering states (``states_shape``), which spare the backward a sweep).
 
     The forward direction's entering states first (left to right); then, right to left, each piece's
     states of both directions and its output stage, so that no (B, T, D) gate, input or state is whole."""
     acc = core._acc(p)
-    B, T, _ = p.shape
+    B, T, I = p.shape
     bounds = _bounds(T, piece)
     scans = _Scans(theta_f, theta_r, complex_, acc)
+    states = p.new_zeros(states_shape(mode, B, T, I, piece), dtype=acc)
 
     def make(c: int) -> _Piece:
         return _Piece(*bounds[c], gamma, valid, complex_, p=p, z=z)
 
-    entering_f = _entering_forward(make, scans, len(bounds))
+    for c in range(len(bounds) - 1):  # the forward direction's state entering each piece
+        pc = make(c)
+        h = torch.empty_like(pc.uc)
+        scans.states(pc, h, "f", _state(states, 0, c, complex_), "h")
+        _state(states, 0, c + 1, complex_).copy_(h[:, -1])
+        del pc, h
     out = p.new_empty((B, T, out_w.shape[0]))
     mean, rstd = p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
-    state_r: Optional[Tensor] = None
     w, b = ln_w.to(acc), ln_b.to(acc)
     for c in reversed(range(len(bounds))):
         pc = make(c)
         t0, t1 = pc.t0, pc.t1
-        h = torch.empty_like(pc.uc)
-        if mode == "bidirectional":
-            scans.states(pc, h, "r", state_r, "h")
-            state_r = h[:, 0].clone()
-        scans.states(pc, h, "f", entering_f[c], "add" if mode == "bidirectional" else "h")
+        h = _piece_states(pc, scans, states, c, mode, complex_)
         del pc
         o, m, r = core._output_forward(core._real_view(h, complex_), g[:, t0:t1], w, b, out_w, out_b, eps, p.dtype)
         out[:, t0:t1] = o.view(B, t1 - t0, -1)
         mean[:, t0:t1], rstd[:, t0:t1] = m.view(B, t1 - t0, 1), r.view(B, t1 - t0, 1)
         del h, o
-    return out.view(B * T, -1), mean.view(B * T, 1), rstd.view(B * T, 1)
+    return out.view(B * T, -1), mean.view(B * T, 1), rstd.view(B * T, 1), states
 
 
-def _entering_forward(make, scans: _Scans, n: int) -> list[Optional[Tensor]]:
-    """The forward direction's state entering each of n pieces (None: zero, for the first)."""
-    entering: list[Optional[Tensor]] = [None] * n
-    for c in range(n - 1):
-        entering[c + 1] = scans.exit_state(make(c), "f", entering[c])
-    return entering
+def _piece_states(pc: _Piece, scans: _Scans, states: Tensor, c: int, mode: str, complex_: bool,
+                  record: bool = True) -> Tensor:
+    """h over piece c: the sum of both directions' states (bidirectional) or the forward one's, each from
+    its entering state in ``states``. Sweeping right to left with ``record``, the reverse direction's state
+    leaving the piece is written down as the one entering piece c - 1."""
+    h = torch.empty_like(pc.uc)
+    if mode == "bidirectional":
+        scans.states(pc, h, "r", _state(states, 1, c, complex_), "h")
+        if record and c > 0:
+            _state(states, 1, c - 1, complex_).copy_(h[:, 0])
+    scans.states(pc, h, "f", _state(states, 0, c, complex_), "add" if mode == "bidirectional" else "h")
+    return h
 
 
 class _Grads:
@@ -196,11 +211,12 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
                      b_z: Optional[Tensor], w_g: Tensor, b_g: Optional[Tensor], gamma: Optional[Tensor],
                      theta_f: Optional[Tensor], theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor,
                      out_w: Tensor, out_b: Optional[Tensor], valid: Optional[Tensor], mean: Tensor, rstd: Tensor,
-                     mode: str, complex_: bool, eps: float, dtype: torch.dtype, piece: int
+                     states: Tensor, mode: str, complex_: bool, eps: float, dtype: torch.dtype, piece: int
                      ) -> tuple[Tensor, ...]:
     """The gradients of the HGRU core with all three projections recomputed, for
     (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b); None for an input
-    that is None. ``dtype``: the projections' (p's) dtype; ``piece``: steps per piece."""
+    that is None. ``states``: the entering states ``pieces_forward`` returned; ``dtype``: the projections'
+    (p's) dtype; ``piece``: steps per piece (the forward's)."""
     if mode not in ("causal", "bidirectional"):
         raise ValueError(f"pieces_backward: mode {mode!r} has no pieces of time; use the whole-tensor backward")
     acc = core._acc(torch.empty(0, dtype=dtype))
@@ -228,26 +244,20 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
         if part is not None:
             d_theta[which] = part if d_theta[which] is None else d_theta[which].add_(part)
 
-    # 1. the forward direction's state entering each piece
-    entering_f = _entering_forward(make, scans, len(bounds))
+    if states.shape != states_shape(mode, B, T, w_p.shape[0], piece):
+        raise ValueError(f"pieces_backward: entering states of shape {tuple(states.shape)} do not fit "
+                         f"{states_shape(mode, B, T, w_p.shape[0], piece)}")
 
-    # 2. right to left: states, output stage, forward direction's backward
+    # 1. right to left: states, output stage, forward direction's backward
     bidirectional = mode == "bidirectional"
     dh_whole: Optional[Tensor] = None  # the gradient reaching h, which the reverse direction reads in step 3
-    entering_r: list[Optional[Tensor]] = [None] * len(bounds)
-    state_r: Optional[Tensor] = None
     carry: Optional[Tensor] = None
     w, b = ln_w.to(acc), ln_b.to(acc)
     d_ln_w, d_ln_b, d_out_w = torch.zeros_like(w), torch.zeros_like(b), torch.zeros(out_w.shape, dtype=acc)
     for c in reversed(range(len(bounds))):
         pc = make(c)
         t0, t1 = pc.t0, pc.t1
-        h = torch.empty_like(pc.uc)
-        if bidirectional:
-            entering_r[c] = state_r
-            scans.states(pc, h, "r", state_r, "h")
-            state_r = h[:, 0].clone()
-        scans.states(pc, h, "f", entering_f[c], "add" if bidirectional else "h")
+        h = _piece_states(pc, scans, states, c, mode, complex_, record=False)
         dfeat, dg, dw_ln, db_ln, dw_out = core._output_backward(
             dout[:, t0:t1], core._real_view(h, complex_), None, (pc.x, w_g, b_g), mean[:, t0:t1],
             rstd[:, t0:t1], w, b, out_w, eps, dtype)
@@ -262,18 +272,19 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
             if dh_whole is None:
                 dh_whole = dh.new_empty((B, T, dh.shape[-1]))
             dh_whole[:, t0:t1] = dh
-        du, dlog, part, carry = scans.backward(pc, dh, "f", entering_f[c], carry)
+        du, dlog, part, carry = scans.backward(pc, dh, "f", _state(states, 0, c, complex_), carry)
         del dfeat, dh
         add_theta("f", part)
         gate_back(pc, du, dlog)
         del pc, du, dlog
 
-    # 3. left to right: the reverse direction's backward
+    # 2. left to right: the reverse direction's backward
     if bidirectional:
         carry = None
         for c in range(len(bounds)):
             pc = make(c)
-            du, dlog, part, carry = scans.backward(pc, dh_whole[:, pc.t0:pc.t1], "r", entering_r[c], carry)
+            du, dlog, part, carry = scans.backward(pc, dh_whole[:, pc.t0:pc.t1], "r", _state(states, 1, c, complex_),
+                                                   carry)
             add_theta("r", part)
             gate_back(pc, du, dlog)
             del pc, du, dlog
@@ -292,18 +303,18 @@ def _pieces_backward_op(
     dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b_z: Optional[Tensor], w_g: Tensor,
     b_g: Optional[Tensor], gamma: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor],
     ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor], valid: Optional[Tensor], mean: Tensor,
-    rstd: Tensor, mode: str, is_complex: bool, eps: float, piece: int,
+    rstd: Tensor, states: Tensor, mode: str, is_complex: bool, eps: float, piece: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
            Tensor]:
     inputs = (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b)
     grads = pieces_backward(dout, x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w,
-                             out_b, valid, mean, rstd, mode, is_complex, eps, x.dtype, piece)
+                             out_b, valid, mean, rstd, states, mode, is_complex, eps, x.dtype, piece)
     # each in its input's dtype; a custom op's outputs may not alias: an absent gradient is its own empty tensor
     return tuple(x.new_empty(0) if d is None or t is None else d.to(t.dtype) for d, t in zip(grads, inputs))
 
 
 @_pieces_backward_op.register_fake
 def _(dout, x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mean, rstd,
-      mode, is_complex, eps, piece):
+      states, mode, is_complex, eps, piece):
     inputs = (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b)
     return tuple(x.new_empty(0) if t is None else torch.empty_like(t) for t in inputs)
