@@ -97,6 +97,12 @@ def child(args: argparse.Namespace) -> None:
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    if args.warm_start:  # one small step of a copy first: code pages, thread pools, the heap's first growth
+        small, small_loss = build(args.pair, args.model, 1, min(args.length, 512))
+        if args.model == "hgrn":
+            _hgrn_options(small, args)
+        small_loss().backward()
+        del small, small_loss
     base = _status_kib("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark to the current RSS
@@ -130,6 +136,8 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
     if args.compile:
         cmd.append("--compile")
     cmd += ["--recompute", args.recompute, "--keep-norm-input", args.keep_norm_input]
+    if args.warm_start:
+        cmd.append("--warm-start")
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
     if args.malloc == "pinned":
         env.update(MALLOC_ENV)
@@ -243,6 +251,11 @@ def main() -> None:
                         help="HGRN blocks rebuild norm(x) from x in the backward instead of keeping both "
                              "(models/norm_recompute.py; default: on, as HGRN builds them; the Transformer "
                              "side is left as it is)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="memory: before the baseline is read, one forward and backward of a copy of the "
+                             "network on a batch of 1 (the small pair: at most 512 tokens), so that what any "
+                             "first step costs once (code pages, thread pools, the heap's first growth) is not "
+                             "counted as the step's memory")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per (model, T) child")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384],
                         help="sequence lengths of the 'small' pair (the others have fixed lengths)")
@@ -278,6 +291,7 @@ def main() -> None:
           f"{f'{args.interleave} interleaved steps each' if args.interleave else f'median of {args.steps} steps'}, "
           f"{'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
           f"{'' if args.interleave else f'{args.rounds} round(s), '}malloc {args.malloc}, "
+          f"{'warm start, ' if args.warm_start else ''}"
           f"HGRU recompute_projections {args.recompute}, "
           f"keep_norm_input {args.keep_norm_input}; "
           f"{cpu_native.status()}")

@@ -399,26 +399,12 @@ def _gate_and_input(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], for
     return lam, om, _scan_input(p, om, valid, complex_, acc)
 
 
-def _forward_pieces(p: Tensor, z: Optional[Tensor], gamma: Optional[Tensor], forget_mode: str, mode: str,
-                    save_h: bool) -> Optional[int]:
-    """Steps per piece when the forward runs a piece of time at a time (kernels/hgru_pieces.py), else None:
-    a long 1D sequence, states not kept, the native scans and gate pass."""
-    if save_h or mode not in ("causal", "bidirectional") or not _native_gate(p, z, gamma, forget_mode):
-        return None
-    return hgru_pieces.piece_length(p.shape[1])
-
-
 def _core_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, complex_,
                   H, W, eps, save_h):
     _check(p, z, g, gamma, forget_mode, mode, complex_, H, W)
     acc = _acc(p)
     B, T, I = p.shape
     D = I // 2 if complex_ else I
-    piece = _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
-    if piece is not None:
-        out, mean, rstd, states = hgru_pieces.pieces_forward(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w,
-                                                              out_b, valid, mode, complex_, eps, piece)
-        return out.view(B, T, -1), states, mean.view(B, T, 1), rstd.view(B, T, 1)
     lam, om, u = _gate_and_input(p, z, gamma, forget_mode, valid, complex_, acc)
     del om
     scans = _scans_for(lam, z, gamma, forget_mode, valid, theta_f, theta_r, complex_, (B, T, D))
@@ -684,9 +670,7 @@ def _(p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, f
       save_h, x, w_p, b_p, w_z, b_z, w_g, b_g):
     B, T, I = p.shape
     acc = _acc(p)
-    piece = _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
-    kept = (B, T, I) if save_h else (0,) if piece is None else hgru_pieces.states_shape(mode, B, T, I, piece)
-    saved = p.new_empty(kept, dtype=acc)
+    saved = p.new_empty((B, T, I) if save_h else (0,), dtype=acc)
     out = p.new_empty((B, T, out_w.shape[0]))
     return out, saved, p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
 
@@ -716,11 +700,8 @@ def _(dout, p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, s
 
 def _setup_context(ctx, inputs, output) -> None:
     (p, z, g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, forget_mode, is_complex, H, W, eps,
-     save_h, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
+     _, x, w_p, b_p, w_z, b_z, w_g, b_g) = inputs
     _, saved, mean, rstd = output
-    # what ``saved`` holds: h (save_h), the states entering each piece of time (the forward ran in pieces of
-    # ``ctx.piece`` steps: kernels/hgru_pieces.py), or nothing
-    ctx.save_h, ctx.piece = save_h, _forward_pieces(p, z, gamma, forget_mode, mode, save_h)
     # a projection with a weight given is projected again in the backward: its output is not kept (x is kept
     # by the projections' Linears anyway)
     ctx.recompute, ctx.proj_dtype = (w_p is not None, w_z is not None, w_g is not None), p.dtype
@@ -741,28 +722,9 @@ def _projections(x: Tensor, dtype: torch.dtype, *weights: Optional[Tensor]) -> l
             for w, b in zip(weights[::2], weights[1::2])]
 
 
-def _backward_in_pieces(ctx, x: Optional[Tensor]) -> bool:
-    """Whether this backward runs a piece of time at a time (kernels/hgru_pieces.py): the forward did, and all
-    three projections are recomputed (the backward projects them a piece at a time) in the input's
-    precision (not under autocast's lower one), which the forward's gate pass then also ran in."""
-    return ctx.piece is not None and all(ctx.recompute) and ctx.proj_dtype == x.dtype and USE_NATIVE_GATE
-
-
 def _backward(ctx, dout, _d_saved, _d_mean, _d_rstd):
     tensors = list(ctx.saved_tensors)
     x, weights = tensors[14], tensors[15:]
-    if _backward_in_pieces(ctx, x):
-        # the projections' backward is done inside, so their inputs (x and the weights) get the gradients
-        gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, states, mean, rstd = tensors[3:14]
-        mode, _, is_complex, _, _, eps = ctx.config
-        d = hgru_pieces._pieces_backward_op(dout.contiguous(), x, *weights, gamma, theta_f, theta_r, ln_w, ln_b,
-                                             out_w, out_b, valid, mean, rstd, states, mode, is_complex, eps,
-                                             ctx.piece)
-        d_x_weights = [d[0]] + [dw if w is not None else None for dw, w in zip(d[1:7], weights)]
-        core = [dc if given else None for dc, given in zip(d[7:], ctx.given[3:])]
-        return (None, None, None, *core, *([None] * 8), *d_x_weights)
-    if not ctx.save_h:  # the pieces' entering states, if any, are of no use to the whole-tensor backward
-        tensors[11] = tensors[11].new_empty(0)
     if any(ctx.recompute[:2]):  # p and z here; g inside the backward op, where it is needed (see _core_backward)
         again = _projections(x, ctx.proj_dtype, *weights[:4])
         tensors[0:2] = [new if redo else kept for redo, new, kept in zip(ctx.recompute, again, tensors[0:2])]
@@ -815,6 +777,3 @@ def hgru_core(
     out = _hgru_core_op(p, z, g, lower_bound, theta_forward, theta_reverse, ln_weight, ln_bias, out_weight,
                         out_bias, valid, mode, forget_mode, bool(is_complex), H, W, float(eps), save, *again)
     return out[0]
-
-
-from . import hgru_pieces  # noqa: E402  (it uses this module's helpers; _backward dispatches to it)

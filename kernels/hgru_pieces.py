@@ -1,30 +1,34 @@
-"""The fused HGRU core for long sequences, a piece of time at a time (kernels/hgru_core.py's
-``_core_forward`` and ``_core_backward`` do the same work on whole (B, T, .) tensors).
+"""The fused HGRU layer for long sequences, a piece of time at a time, from the projections' input x to
+out_proj's output (kernels/hgru_core.py does the same work on whole (B, T, .) tensors, from p, z and g).
 
 Why: at T = 16384 a d 64 training step peaked at 20 units of (T, 64) floats, 13 of them inside one HGRU's
 backward: recomputed p and z, lam, u, the gradient reaching h, the output gate's gradient, du and d log lam
-(docs/performance.md, sixth pass). Cut into pieces of ``piece`` steps, each of those exists for one piece at
-a time. What stays whole in the backward is the gradient of the layer's input (the projections' backward is
-done here, so dp, dz and dg are never whole) and, in bidirectional mode, the gradient reaching h, which
-both directions' backward sweeps read. The forward keeps no whole gate, input or state either.
+(docs/performance.md, sixth pass), and the forward held p, z, g, lam, u and h whole. Here each of those
+exists for one piece of ``piece`` steps at a time: the projections too are done piece by piece (forward and
+backward), so what is whole is the layer's output, in the backward its input's gradient and, in
+bidirectional mode, the gradient reaching h, which both directions' backward sweeps read.
 
 Pieces are passed what their neighbours hand over: a direction's state entering the piece, and in the
-backward the carry conj(a) G from the step after it (kernels/cpu_native.c takes both). For pieces
-c = 0 .. n-1 in time order, on the native CPU kernels:
+backward the carry conj(a) G from the step after it (kernels/cpu_native.c takes both). The forward keeps
+every piece's entering states (a few (B, D) rows) for the backward. For pieces c = 0 .. n-1 in time order,
+on the native CPU kernels:
 
-- forward: (1) left to right, the forward direction's state entering each piece; (2) right to left, per
-  piece: the gate pass, both directions' states (the reverse one from the state the piece to its right
-  handed over) and the output stage.
-- backward: (1) as in the forward, with p and z projected again from the layer's input x; (2) right to left,
-  per piece: the projections, the gate pass, both directions' states, the output stage's backward (giving
-  the gradient reaching h and dg), the forward direction's scan backward, the gate's backward and the
-  projections' backward; (3) bidirectional only, left to right: the reverse direction's scan backward with
-  its own carry, then the gate's and projections' backward again. The gate's backward is linear in
-  (du, d log lam), so doing it once per direction and adding gives the gradients of doing it on their sum.
+- forward, causal: left to right, per piece: p, z and g projected, the gate pass, the scan from the state
+  the piece to its left handed over, the output stage.
+- forward, bidirectional: (1) left to right, the forward direction's state entering each piece (p and z
+  projected, the gate pass, a scan); (2) right to left, per piece: p, z and g projected, the gate pass, both
+  directions' states, the output stage.
+- backward: (1) right to left, per piece: p, z and g projected again, the gate pass, the states, the output
+  stage's backward (giving the gradient reaching h and dg), the forward direction's scan backward, the
+  gate's backward, the projections' backward; (2) bidirectional only, left to right: p and z again, the
+  gate pass, the reverse direction's scan backward, the gate's and projections' backward again. The gate's
+  backward is linear in (du, d log lam), so once per direction, added, gives the gradients of once on
+  their sum.
 
-The price is more passes: p and z projected up to three times in the backward instead of once, the gate
-pass two or three times, one more scan of the forward direction each way. So only sequences of at least
-``MIN_PIECES`` pieces run this way (``piece_length``); the figures are in docs/performance.md, seventh pass.
+The price is more passes: p and z are projected up to four times instead of twice (forward and recomputed),
+the gate pass up to four times instead of twice, and the gate's backward and the projections' backward once
+per direction. So only sequences of at least ``MIN_PIECES`` pieces run this way (``pieces_for``); the figures
+are in docs/performance.md, seventh pass. ``HGRN_TIME_PIECE=0`` turns it off.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from . import cpu_native
 from . import hgru_core as core
@@ -57,20 +62,31 @@ def piece_length(T: int) -> Optional[int]:
     return piece
 
 
-class _Piece:
-    """One piece of time [t0, t1): the gate lam and scan input u of the native gate pass, from p and z (in
-    the backward projected again from the layer's input x, whose slice it keeps)."""
+def pieces_for(x: Tensor, gamma: Optional[Tensor], mode: str, forget_mode: str) -> Optional[int]:
+    """Steps per piece if an HGRU layer with input x (B, T, d) runs in pieces of time, else None: a long
+    causal or bidirectional sequence, a data-dependent forget gate, the native CPU kernels and gate pass,
+    float32 or float64 outside autocast (the projections then run in x's precision), gamma (if any) in it."""
+    if mode not in ("causal", "bidirectional") or forget_mode != "data" or not core.USE_NATIVE_GATE:
+        return None
+    if x.dtype not in (torch.float32, torch.float64) or torch.is_autocast_enabled(x.device.type):
+        return None
+    if gamma is not None and (gamma.dtype != x.dtype or not gamma.is_contiguous() or gamma.dim() != 1):
+        return None
+    if not core._uses_native(x):
+        return None
+    return piece_length(x.shape[1])
 
-    def __init__(self, t0: int, t1: int, gamma: Optional[Tensor], valid: Optional[Tensor], complex_: bool, *,
-                 p: Optional[Tensor] = None, z: Optional[Tensor] = None, x: Optional[Tensor] = None,
-                 weights: tuple = (), dtype: Optional[torch.dtype] = None):
+
+class _Piece:
+    """One piece of time [t0, t1): its slice of x, p and z projected from it, and the gate lam and scan input
+    u of the native gate pass."""
+
+    def __init__(self, t0: int, t1: int, x: Tensor, weights: tuple, gamma: Optional[Tensor],
+                 valid: Optional[Tensor], complex_: bool):
         self.t0, self.t1 = t0, t1
+        self.x = x[:, t0:t1]
         self.valid = None if valid is None else valid[:, t0:t1].contiguous()
-        if x is not None:
-            self.x = x[:, t0:t1]
-            self.p, self.z = core._projections(self.x, dtype, *weights)
-        else:
-            self.p, self.z = p[:, t0:t1].contiguous(), z[:, t0:t1].contiguous()
+        self.p, self.z = core._projections(self.x, x.dtype, *weights)
         self.lam, self.u = cpu_native.gate_input(self.p, self.z, gamma, self.valid)
         self.uc = core._complex_view(self.u, complex_)
 
@@ -91,7 +107,6 @@ class _Scans:
         """The direction's states over the piece into ``out`` ("h") or added to it ("add"), from h0."""
         cpu_native.scan_forward(pc.uc, pc.lam, out, kind=self.kind, reverse=which == "r",
                                 phase=self.phase[which], h0=h0, store=store)
-
 
     def backward(self, pc: _Piece, dh: Tensor, which: str, h0: Optional[Tensor], carry: Optional[Tensor]
                  ) -> tuple[Tensor, Tensor, Optional[Tensor], Tensor]:
@@ -123,57 +138,62 @@ def _state(states: Tensor, k: int, c: int, complex_: bool) -> Tensor:
     return torch.view_as_complex(row.view(row.shape[0], -1, 2)) if complex_ else row
 
 
-def pieces_forward(p: Tensor, z: Tensor, g: Tensor, gamma: Optional[Tensor], theta_f: Optional[Tensor],
-                   theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
-                   valid: Optional[Tensor], mode: str, complex_: bool, eps: float, piece: int
-                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """kernels/hgru_core.py's forward a piece of time at a time: (out (B*T, out), mean, rstd (B*T, 1), the
-    entering states (``states_shape``), which spare the backward a sweep).
-
-    The forward direction's entering states first (left to right); then, right to left, each piece's
-    states of both directions and its output stage, so that no (B, T, D) gate, input or state is whole."""
-    acc = core._acc(p)
-    B, T, I = p.shape
-    bounds = _bounds(T, piece)
-    scans = _Scans(theta_f, theta_r, complex_, acc)
-    states = p.new_zeros(states_shape(mode, B, T, I, piece), dtype=acc)
-
-    def make(c: int) -> _Piece:
-        return _Piece(*bounds[c], gamma, valid, complex_, p=p, z=z)
-
-    for c in range(len(bounds) - 1):  # the forward direction's state entering each piece
-        pc = make(c)
-        h = torch.empty_like(pc.uc)
-        scans.states(pc, h, "f", _state(states, 0, c, complex_), "h")
-        _state(states, 0, c + 1, complex_).copy_(h[:, -1])
-        del pc, h
-    out = p.new_empty((B, T, out_w.shape[0]))
-    mean, rstd = p.new_empty((B, T, 1), dtype=acc), p.new_empty((B, T, 1), dtype=acc)
-    w, b = ln_w.to(acc), ln_b.to(acc)
-    for c in reversed(range(len(bounds))):
-        pc = make(c)
-        t0, t1 = pc.t0, pc.t1
-        h = _piece_states(pc, scans, states, c, mode, complex_)
-        del pc
-        o, m, r = core._output_forward(core._real_view(h, complex_), g[:, t0:t1], w, b, out_w, out_b, eps, p.dtype)
-        out[:, t0:t1] = o.view(B, t1 - t0, -1)
-        mean[:, t0:t1], rstd[:, t0:t1] = m.view(B, t1 - t0, 1), r.view(B, t1 - t0, 1)
-        del h, o
-    return out.view(B * T, -1), mean.view(B * T, 1), rstd.view(B * T, 1), states
-
-
 def _piece_states(pc: _Piece, scans: _Scans, states: Tensor, c: int, mode: str, complex_: bool,
-                  record: bool = True) -> Tensor:
+                  record: bool) -> Tensor:
     """h over piece c: the sum of both directions' states (bidirectional) or the forward one's, each from
-    its entering state in ``states``. Sweeping right to left with ``record``, the reverse direction's state
-    leaving the piece is written down as the one entering piece c - 1."""
+    its entering state in ``states``. With ``record`` (the forward), the state leaving the piece is written
+    down as the one entering the next piece of its direction: c + 1 (causal) or c - 1 (reverse)."""
     h = torch.empty_like(pc.uc)
     if mode == "bidirectional":
         scans.states(pc, h, "r", _state(states, 1, c, complex_), "h")
         if record and c > 0:
             _state(states, 1, c - 1, complex_).copy_(h[:, 0])
-    scans.states(pc, h, "f", _state(states, 0, c, complex_), "add" if mode == "bidirectional" else "h")
+        scans.states(pc, h, "f", _state(states, 0, c, complex_), "add")
+    else:
+        scans.states(pc, h, "f", _state(states, 0, c, complex_), "h")
+        if record and c + 1 < states.shape[1]:
+            _state(states, 0, c + 1, complex_).copy_(h[:, -1])
     return h
+
+
+def pieces_forward(x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b_z: Optional[Tensor],
+                   w_g: Tensor, b_g: Optional[Tensor], gamma: Optional[Tensor], theta_f: Optional[Tensor],
+                   theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor],
+                   valid: Optional[Tensor], mode: str, complex_: bool, eps: float, piece: int
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """out_proj(LayerNorm(h) * SiLU(g)) a piece of time at a time: (out (B, T, out), the entering states
+    (``states_shape``), the LayerNorm's mean and rstd (B, T, 1))."""
+    acc = core._acc(x)
+    B, T, _ = x.shape
+    bounds = _bounds(T, piece)
+    scans = _Scans(theta_f, theta_r, complex_, acc)
+    states = x.new_zeros(states_shape(mode, B, T, w_p.shape[0], piece), dtype=acc)
+
+    def make(c: int) -> _Piece:
+        return _Piece(*bounds[c], x, (w_p, b_p, w_z, b_z), gamma, valid, complex_)
+
+    if mode == "bidirectional":  # the forward direction's state entering each piece, left to right
+        for c in range(len(bounds) - 1):
+            pc = make(c)
+            h = torch.empty_like(pc.uc)
+            scans.states(pc, h, "f", _state(states, 0, c, complex_), "h")
+            _state(states, 0, c + 1, complex_).copy_(h[:, -1])
+            del pc, h
+    out = x.new_empty((B, T, out_w.shape[0]))
+    mean, rstd = x.new_empty((B, T, 1), dtype=acc), x.new_empty((B, T, 1), dtype=acc)
+    w, b = ln_w.to(acc), ln_b.to(acc)
+    # bidirectional: right to left, handing the reverse direction's state on; causal: left to right
+    for c in (reversed(range(len(bounds))) if mode == "bidirectional" else range(len(bounds))):
+        pc = make(c)
+        t0, t1 = pc.t0, pc.t1
+        h = _piece_states(pc, scans, states, c, mode, complex_, record=True)
+        g = F.linear(pc.x, w_g, b_g)
+        del pc
+        o, m, r = core._output_forward(core._real_view(h, complex_), g, w, b, out_w, out_b, eps, x.dtype)
+        out[:, t0:t1] = o.view(B, t1 - t0, -1)
+        mean[:, t0:t1], rstd[:, t0:t1] = m.view(B, t1 - t0, 1), r.view(B, t1 - t0, 1)
+        del h, g, o
+    return out, states, mean, rstd
 
 
 class _Grads:
@@ -211,15 +231,14 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
                      b_z: Optional[Tensor], w_g: Tensor, b_g: Optional[Tensor], gamma: Optional[Tensor],
                      theta_f: Optional[Tensor], theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor,
                      out_w: Tensor, out_b: Optional[Tensor], valid: Optional[Tensor], mean: Tensor, rstd: Tensor,
-                     states: Tensor, mode: str, complex_: bool, eps: float, dtype: torch.dtype, piece: int
-                     ) -> tuple[Tensor, ...]:
+                     states: Tensor, mode: str, complex_: bool, eps: float, piece: int) -> tuple[Tensor, ...]:
     """The gradients of the HGRU core with all three projections recomputed, for
     (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b); None for an input
-    that is None. ``states``: the entering states ``pieces_forward`` returned; ``dtype``: the projections'
-    (p's) dtype; ``piece``: steps per piece (the forward's)."""
+    that is None. ``states``: the entering states ``pieces_forward`` returned; ``piece``: steps per piece
+    (the forward's)."""
     if mode not in ("causal", "bidirectional"):
         raise ValueError(f"pieces_backward: mode {mode!r} has no pieces of time; use the whole-tensor backward")
-    acc = core._acc(torch.empty(0, dtype=dtype))
+    acc = core._acc(x)
     B, T, _ = x.shape
     weights = (w_p, b_p, w_z, b_z, w_g, b_g)
     grads = _Grads(x, weights, acc)
@@ -227,7 +246,7 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
     bounds = _bounds(T, piece)
 
     def make(c: int) -> _Piece:
-        return _Piece(*bounds[c], gamma, valid, complex_, x=x, weights=weights[:4], dtype=dtype)
+        return _Piece(*bounds[c], x, weights[:4], gamma, valid, complex_)
 
     d_gamma: Optional[Tensor] = None
     d_theta: dict[str, Optional[Tensor]] = {"f": None, "r": None}
@@ -250,7 +269,7 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
 
     # 1. right to left: states, output stage, forward direction's backward
     bidirectional = mode == "bidirectional"
-    dh_whole: Optional[Tensor] = None  # the gradient reaching h, which the reverse direction reads in step 3
+    dh_whole: Optional[Tensor] = None  # the gradient reaching h, which the reverse direction reads in step 2
     carry: Optional[Tensor] = None
     w, b = ln_w.to(acc), ln_b.to(acc)
     d_ln_w, d_ln_b, d_out_w = torch.zeros_like(w), torch.zeros_like(b), torch.zeros(out_w.shape, dtype=acc)
@@ -260,7 +279,7 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
         h = _piece_states(pc, scans, states, c, mode, complex_, record=False)
         dfeat, dg, dw_ln, db_ln, dw_out = core._output_backward(
             dout[:, t0:t1], core._real_view(h, complex_), None, (pc.x, w_g, b_g), mean[:, t0:t1],
-            rstd[:, t0:t1], w, b, out_w, eps, dtype)
+            rstd[:, t0:t1], w, b, out_w, eps, x.dtype)
         del h
         d_ln_w.add_(dw_ln)
         d_ln_b.add_(db_ln)
@@ -295,10 +314,30 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Registration: an opaque op for torch.compile; kernels/hgru_core.py's registered autograd calls it
+# Registration: two opaque ops for torch.compile, tied together by a registered autograd
 
 
-@torch.library.custom_op("hgrn::hgru_core_backward_pieces", mutates_args=())
+@torch.library.custom_op("hgrn::hgru_pieces", mutates_args=())
+def _pieces_op(
+    x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b_z: Optional[Tensor], w_g: Tensor,
+    b_g: Optional[Tensor], gamma: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor],
+    ln_w: Tensor, ln_b: Tensor, out_w: Tensor, out_b: Optional[Tensor], valid: Optional[Tensor], mode: str,
+    is_complex: bool, eps: float, piece: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return pieces_forward(x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid,
+                          mode, is_complex, eps, piece)
+
+
+@_pieces_op.register_fake
+def _(x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b, valid, mode, is_complex,
+      eps, piece):
+    B, T, _ = x.shape
+    acc = core._acc(x)
+    return (x.new_empty((B, T, out_w.shape[0])), x.new_empty(states_shape(mode, B, T, w_p.shape[0], piece), dtype=acc),
+            x.new_empty((B, T, 1), dtype=acc), x.new_empty((B, T, 1), dtype=acc))
+
+
+@torch.library.custom_op("hgrn::hgru_pieces_backward", mutates_args=())
 def _pieces_backward_op(
     dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b_z: Optional[Tensor], w_g: Tensor,
     b_g: Optional[Tensor], gamma: Optional[Tensor], theta_f: Optional[Tensor], theta_r: Optional[Tensor],
@@ -308,7 +347,7 @@ def _pieces_backward_op(
            Tensor]:
     inputs = (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b)
     grads = pieces_backward(dout, x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w,
-                             out_b, valid, mean, rstd, states, mode, is_complex, eps, x.dtype, piece)
+                            out_b, valid, mean, rstd, states, mode, is_complex, eps, piece)
     # each in its input's dtype; a custom op's outputs may not alias: an absent gradient is its own empty tensor
     return tuple(x.new_empty(0) if d is None or t is None else d.to(t.dtype) for d, t in zip(grads, inputs))
 
@@ -318,3 +357,35 @@ def _(dout, x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b
       states, mode, is_complex, eps, piece):
     inputs = (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b)
     return tuple(x.new_empty(0) if t is None else torch.empty_like(t) for t in inputs)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    *tensors, mode, is_complex, eps, piece = inputs
+    _, states, mean, rstd = output
+    ctx.save_for_backward(*tensors, mean, rstd, states)
+    ctx.given = tuple(t is not None for t in tensors[:14])
+    ctx.config = (mode, is_complex, eps, piece)
+
+
+def _backward(ctx, dout, _d_states, _d_mean, _d_rstd):
+    *tensors, mean, rstd, states = ctx.saved_tensors
+    grads = _pieces_backward_op(dout.contiguous(), *tensors, mean, rstd, states, *ctx.config)
+    # x and the weights (the projections are part of this op), gamma, the phases, the norm and out_proj
+    return (*(d if given else None for given, d in zip(ctx.given, grads)), None, None, None, None, None)
+
+
+_pieces_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def hgru_in_pieces(x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b_z: Optional[Tensor], w_g: Tensor,
+                   b_g: Optional[Tensor], ln_weight: Tensor, ln_bias: Tensor, out_weight: Tensor,
+                   out_bias: Optional[Tensor], *, mode: str, piece: int, is_complex: bool = True,
+                   lower_bound: Optional[Tensor] = None, theta_forward: Optional[Tensor] = None,
+                   theta_reverse: Optional[Tensor] = None, valid: Optional[Tensor] = None, eps: float = 1e-5
+                   ) -> Tensor:
+    """The HGRU layer from its input x (B, T, d): out_proj(LayerNorm(h) * SiLU(x w_g^T + b_g)), with h the
+    scan of (1 - lam) SiLU(x w_p^T + b_p), lam = gamma + (1 - gamma) sigmoid(x w_z^T + b_z), a piece of
+    ``piece`` steps at a time (``pieces_for`` says whether and how long). Complex channels are interleaved
+    as in kernels/hgru_core.py's ``hgru_core``, whose results this gives to round-off."""
+    return _pieces_op(x, w_p, b_p, w_z, b_z, w_g, b_g, lower_bound, theta_forward, theta_reverse, ln_weight,
+                      ln_bias, out_weight, out_bias, valid, mode, bool(is_complex), float(eps), int(piece))[0]

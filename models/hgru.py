@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from kernels import hgrn_scan, hgrn_scan_bidirectional
 from kernels.hgru_core import hgru_core
+from kernels.hgru_pieces import hgru_in_pieces, pieces_for
 
 MODES = ("causal", "bidirectional", "2d")
 GATE_INITS = ("default", "chrono")
@@ -194,14 +195,12 @@ class HGRU(nn.Module):
 
     def _forward_fused(self, x: torch.Tensor, lower_bound: torch.Tensor | None, lengths: torch.Tensor | None,
                        grid: tuple[int, int] | None) -> torch.Tensor:
+        piece = self._piece(x, lower_bound)
+        if piece is not None:
+            return self._forward_in_pieces(x, lower_bound, lengths, piece)
         p = self.input_proj(x)
         z = self.lambda_proj(x) if self.lambda_proj is not None else None
-        gate_w, gate_b, norm_w, norm_b = self.gate.weight, self.gate.bias, self.norm.weight, self.norm.bias
-        out_w = self.out_proj.weight
-        if self.complex:  # the parameters in interleaved order (small gathers, no activation is permuted)
-            order = self._interleave
-            gate_w, norm_w, norm_b, out_w = gate_w[order], norm_w[order], norm_b[order], out_w[:, order]
-            gate_b = None if gate_b is None else gate_b[order]
+        gate_w, gate_b, norm_w, norm_b, out_w = self._interleaved_parameters()
         g = F.linear(x, gate_w, gate_b)
         again = None
         which = self._recomputed(x)
@@ -220,6 +219,41 @@ class HGRU(nn.Module):
             theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None,
             valid=valid, grid=hw, eps=self.norm.eps, save_states=self.save_states, recompute_from=again,
         )
+
+    def _interleaved_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor,
+                                               torch.Tensor]:
+        """(gate weight, gate bias, norm weight, norm bias, out_proj weight) as the fused kernels take them:
+        for a complex HGRU in the interleaved (re, im) channel order (small gathers; no activation is
+        permuted)."""
+        gate_w, gate_b, norm_w, norm_b = self.gate.weight, self.gate.bias, self.norm.weight, self.norm.bias
+        out_w = self.out_proj.weight
+        if self.complex:
+            order = self._interleave
+            gate_w, norm_w, norm_b, out_w = gate_w[order], norm_w[order], norm_b[order], out_w[:, order]
+            gate_b = None if gate_b is None else gate_b[order]
+        return gate_w, gate_b, norm_w, norm_b, out_w
+
+    def _piece(self, x: torch.Tensor, lower_bound: torch.Tensor | None) -> int | None:
+        """Steps per piece of time when this layer runs in pieces (kernels/hgru_pieces.py: long sequences,
+        all three projections recomputed, states not kept), else None."""
+        if self._recomputed(x) != PROJECTIONS or self.save_states or self.lambda_proj is None:
+            return None
+        return pieces_for(x, lower_bound, self.mode, self.forget_mode)
+
+    def _forward_in_pieces(self, x: torch.Tensor, lower_bound: torch.Tensor | None, lengths: torch.Tensor | None,
+                           piece: int) -> torch.Tensor:
+        """The fused layer from x a piece of time at a time: p, z and g are projected piece by piece, so no
+        (B, T, inner) tensor is whole in the forward or the backward."""
+        gate_w, gate_b, norm_w, norm_b, out_w = self._interleaved_parameters()
+        valid = None
+        if lengths is not None:
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+        return hgru_in_pieces(
+            x, self.input_proj.weight, self.input_proj.bias, self.lambda_proj.weight, self.lambda_proj.bias, gate_w,
+            gate_b, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, piece=piece, is_complex=self.complex,
+            lower_bound=lower_bound, theta_forward=self._theta("theta_forward"),
+            theta_reverse=self._theta("theta_reverse") if self.mode != "causal" else None, valid=valid,
+            eps=self.norm.eps)
 
     def _scan_2d(self, u: torch.Tensor, log_lam: torch.Tensor, grid: tuple[int, int] | None) -> torch.Tensor:
         B, T, D = u.shape

@@ -90,7 +90,7 @@ def test_pieces_equal_whole(mode, complex_, bound_kind, with_lengths, dtype, tol
 
 
 def test_pieces_only_where_they_apply(monkeypatch):
-    """Too short a sequence, projections kept, or 2D mode: the whole-tensor path (the same gradients)."""
+    """Too short a sequence, projections kept, 2D mode, a bound-only gate or autocast: the whole-tensor path."""
     calls = _Calls(monkeypatch)
     torch.manual_seed(1)
     x = torch.randn(2, 16, 4, requires_grad=True)
@@ -98,46 +98,60 @@ def test_pieces_only_where_they_apply(monkeypatch):
     HGRU(4, "bidirectional")(x).sum().backward()
     assert (calls.forward, calls.backward) == (0, 0)
     monkeypatch.setenv("HGRN_TIME_PIECE", "4")
+    HGRU(4, "bidirectional")(x).sum().backward()
+    assert (calls.forward, calls.backward) == (1, 1)
     m = HGRU(4, "bidirectional")
-    m.recompute_projections = False  # the forward still runs in pieces; the backward needs x and the weights
+    m.recompute_projections = "g"  # p and z kept: the whole-tensor path
     m(x).sum().backward()
-    assert (calls.forward, calls.backward) == (1, 0)
     HGRU(4, "2d")(x).sum().backward()
-    assert (calls.forward, calls.backward) == (1, 0)
+    HGRU(4, "causal", forget_mode="bound")(x, torch.rand(4)).sum().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        HGRU(4, "causal")(x).float().sum().backward()
+    assert (calls.forward, calls.backward) == (1, 1)
 
 
-def test_pieces_backward_holds_two_whole_tensors_at_most(monkeypatch):
-    """In bidirectional mode only the input's gradient and the gradient reaching h are ever (B, T, .)-sized
-    inside the backward: every gate, state, projection and their gradients exist one piece at a time."""
+@pytest.mark.parametrize("mode", ["causal", "bidirectional"])
+def test_pieces_hold_no_whole_gate_state_or_projection(mode, monkeypatch):
+    """The only (B, T, .)-sized tensors the pieces allocate are the layer's output (forward), the input's
+    gradient and, in bidirectional mode, the gradient reaching h (backward): every projection, gate, state
+    and their gradients exist one piece at a time."""
     torch.manual_seed(2)
     B, T, d = 2, 64, 8
-    m = HGRU(d, "bidirectional")
-    m.recompute_projections = True
+    m = HGRU(d, mode)
     x = torch.randn(B, T, d, requires_grad=True)
     monkeypatch.setenv("HGRN_TIME_PIECE", "8")
-    made: dict[int, int] = {}  # the storages ops inside the backward allocated (not views of their inputs)
+    made: dict[str, dict[int, int]] = {"forward": {}, "backward": {}}  # storages allocated inside: bytes
 
     class Record(TorchDispatchMode):
+        def __init__(self, into: dict[int, int]):
+            super().__init__()
+            self.into = into
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             flat = torch.utils._pytree.tree_leaves((args, kwargs))
             inputs = {t.untyped_storage().data_ptr() for t in flat if isinstance(t, torch.Tensor)}
-            for t in torch.utils._pytree.tree_leaves(out):
+            for t in torch.utils._pytree.tree_leaves(out):  # new storages only, not views of the inputs
                 if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
-                    made.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+                    self.into.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
             return out
 
-    backward = hgru_pieces.pieces_backward
+    for name in made:
+        original = getattr(hgru_pieces, f"pieces_{name}")
 
-    def recorded(*args, **kwargs):
-        with Record():
-            return backward(*args, **kwargs)
+        def recorded(*args, _original=original, _into=made[name], **kwargs):
+            with Record(_into):
+                return _original(*args, **kwargs)
 
-    monkeypatch.setattr(hgru_pieces, "pieces_backward", recorded)
+        monkeypatch.setattr(hgru_pieces, f"pieces_{name}", recorded)
     m(x).sum().backward()
     whole = B * T * d * 4  # bytes of one (B, T, d_model) float32 tensor; the complex h is 2 d wide
-    big = sorted(n // whole for n in made.values() if n >= whole // 2)
-    assert big == [1, 2], big  # dx, and the gradient reaching h
+
+    def big(name):
+        return sorted(n // whole for n in made[name].values() if n >= whole)
+
+    assert big("forward") == [1]  # the output
+    assert big("backward") == ([1, 2] if mode == "bidirectional" else [1])  # dx (and the gradient reaching h)
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
