@@ -10,32 +10,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from kernels import cpu_native, hgru_pieces
 from models import HGRU
+from test_fused_hgru import _assert_matches, _bound, _forward_backward
 
 pytestmark = pytest.mark.skipif(not cpu_native.available(), reason=f"native CPU kernels: {cpu_native.status()}")
-
-
-def _bound(kind: str, d: int, dtype: torch.dtype):
-    if kind == "none":
-        return None
-    bound = torch.rand(d, dtype=dtype) * 0.9
-    if kind == "zero-first":  # the first layer's bound is exactly 0 in some channels
-        bound[: d // 2] = 0
-    return bound.requires_grad_()
-
-
-def _forward_backward(m: HGRU, x, bound, lengths, weight, piece: str, monkeypatch):
-    monkeypatch.setenv("HGRN_TIME_PIECE", piece)
-    m.zero_grad(set_to_none=True)
-    x.grad = None
-    if bound is not None:
-        bound.grad = None
-    y = m(x, bound, lengths=lengths)
-    (y * weight).sum().backward()
-    grads = {name: p.grad.clone() for name, p in m.named_parameters()}
-    grads["x"] = x.grad.clone()
-    if bound is not None:
-        grads["lower_bound"] = bound.grad.clone()
-    return y.detach(), grads
 
 
 class _Calls:
@@ -78,15 +55,13 @@ def test_pieces_equal_whole(mode, complex_, bound_kind, with_lengths, dtype, tol
     bound = _bound(bound_kind, d, dtype)
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
     weight = torch.randn(B, T, d, dtype=dtype)
-    y_ref, g_ref = _forward_backward(m, x, bound, lengths, weight, "0", monkeypatch)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "0")
+    y_ref, g_ref = _forward_backward(m, x, bound, lengths, None, weight)
     calls = _Calls(monkeypatch)
-    y, g = _forward_backward(m, x, bound, lengths, weight, "5", monkeypatch)
+    monkeypatch.setenv("HGRN_TIME_PIECE", "5")
+    y, g = _forward_backward(m, x, bound, lengths, None, weight)
     assert (calls.forward, calls.backward) == (1, 1)
-    assert (y - y_ref).abs().max() <= tol * y_ref.abs().max()
-    assert g.keys() == g_ref.keys()
-    for name, ref in g_ref.items():
-        err = (g[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
-        assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+    _assert_matches(y, g, y_ref, g_ref, tol)
 
 
 def test_pieces_only_where_they_apply(monkeypatch):
