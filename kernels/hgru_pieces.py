@@ -232,7 +232,7 @@ def pieces_backward(dout: Tensor, x: Tensor, w_p: Tensor, b_p: Optional[Tensor],
                      theta_f: Optional[Tensor], theta_r: Optional[Tensor], ln_w: Tensor, ln_b: Tensor,
                      out_w: Tensor, out_b: Optional[Tensor], valid: Optional[Tensor], mean: Tensor, rstd: Tensor,
                      states: Tensor, mode: str, complex_: bool, eps: float, piece: int) -> tuple[Tensor, ...]:
-    """The gradients of the HGRU core with all three projections recomputed, for
+    """The gradients of the HGRU layer (its three projections included), for
     (x, w_p, b_p, w_z, b_z, w_g, b_g, gamma, theta_f, theta_r, ln_w, ln_b, out_w, out_b); None for an input
     that is None. ``states``: the entering states ``pieces_forward`` returned; ``piece``: steps per piece
     (the forward's)."""

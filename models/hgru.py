@@ -236,7 +236,7 @@ class HGRU(nn.Module):
     def _piece(self, x: torch.Tensor, lower_bound: torch.Tensor | None) -> int | None:
         """Steps per piece of time when this layer runs in pieces (kernels/hgru_pieces.py: long sequences,
         all three projections recomputed, states not kept), else None."""
-        if self._recomputed(x) != PROJECTIONS or self.save_states or self.lambda_proj is None:
+        if set(self._recomputed(x)) != set(PROJECTIONS) or self.save_states or self.lambda_proj is None:
             return None
         return pieces_for(x, lower_bound, self.mode, self.forget_mode)
 

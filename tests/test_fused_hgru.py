@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.hgru_compare import assert_matches, forward_backward, random_bound
 from kernels import cpu_native
 from models import HGRU
 
@@ -33,35 +34,12 @@ CASES = [  # (mode, complex, forget_mode, lower bound kind, lengths)
 ]
 
 
-def _bound(kind: str, d: int, dtype: torch.dtype) -> torch.Tensor | None:
-    if kind == "none":
-        return None
-    bound = torch.rand(d, dtype=dtype) * 0.9
-    if kind == "zero-first":  # the first layer's cumsoftmax bound is exactly 0 in some channels
-        bound[: d // 2] = 0
-    return bound.requires_grad_()
-
-
 def _run(m: HGRU, x: torch.Tensor, bound, lengths, grid, fused: bool, weight: torch.Tensor, save_states=None,
          backend: str = "torch"):
     m.fused, m.save_states = fused, save_states
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HGRN_CPU_NATIVE", "require" if backend == "native" else "off")
-        return _forward_backward(m, x, bound, lengths, grid, weight)
-
-
-def _forward_backward(m: HGRU, x: torch.Tensor, bound, lengths, grid, weight: torch.Tensor):
-    m.zero_grad(set_to_none=True)
-    for t in (x, bound):
-        if t is not None:
-            t.grad = None
-    y = m(x, bound, lengths=lengths, grid=grid)
-    (y * weight).sum().backward()
-    grads = {name: p.grad.clone() for name, p in m.named_parameters()}
-    grads["x"] = x.grad.clone()
-    if bound is not None:
-        grads["lower_bound"] = bound.grad.clone()
-    return y.detach(), grads
+        return forward_backward(m, x, bound, lengths, grid, weight)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
@@ -84,21 +62,12 @@ def _compare(mode, complex_, forget_mode, bound_kind, with_lengths, dtype, tol, 
     T = 20 if mode == "2d" else 37  # 37 > the chunked scan's loop threshold, with a remainder chunk
     m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).to(dtype) if m is None else m
     x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
-    bound = _bound(bound_kind, d, dtype)
+    bound = random_bound(bound_kind, d, dtype)
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
     weight = torch.randn(B, T, d, dtype=dtype)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
     y, g = _run(m, x, bound, lengths, grid, True, weight, save_states, backend)
-    _assert_matches(y, g, y_ref, g_ref, tol)
-
-
-def _assert_matches(y, grads, y_ref, grads_ref, tol: float) -> None:
-    """The output and every gradient within ``tol`` of the reference's, relative to its largest magnitude."""
-    assert (y - y_ref).abs().max() <= tol * y_ref.abs().max()
-    assert grads.keys() == grads_ref.keys()
-    for name, ref in grads_ref.items():
-        err = (grads[name] - ref).abs().max() / ref.abs().max().clamp_min(1e-30)
-        assert err <= tol, f"gradient of {name}: relative error {err:.2e}"
+    assert_matches(y, g, y_ref, g_ref, tol)
 
 
 @pytest.mark.parametrize("recompute", [False, True])
@@ -126,13 +95,13 @@ def test_fused_long_scans_equal_unfused(mode, shape, backend):
     B, T = shape if mode != "2d" else (2, shape[0] * shape[1])
     m = HGRU(4, mode).double()
     x = torch.randn(B, T, 4, dtype=torch.float64, requires_grad=True)
-    bound = _bound("rand", 4, torch.float64)
+    bound = random_bound("rand", 4, torch.float64)
     lengths = torch.tensor([T, T - 90]) if mode != "2d" else None
     grid = shape if mode == "2d" else None
     weight = torch.randn(B, T, 4, dtype=torch.float64)
     y_ref, g_ref = _run(m, x, bound, lengths, grid, False, weight)
     y, g = _run(m, x, bound, lengths, grid, True, weight, backend=backend)
-    _assert_matches(y, g, y_ref, g_ref, 1e-10)
+    assert_matches(y, g, y_ref, g_ref, 1e-10)
 
 
 @pytest.mark.parametrize("bound_kind", ["none", "zero-first"])
@@ -145,7 +114,7 @@ def test_fused_gate_underflow_stays_finite(bound_kind, backend):
     with torch.no_grad():
         m.lambda_proj.bias.fill_(-120.0)
     x = torch.randn(B, T, d, requires_grad=True)
-    bound = _bound(bound_kind, d, torch.float32)
+    bound = random_bound(bound_kind, d, torch.float32)
     weight = torch.randn(B, T, d)
     y_ref, g_ref = _run(m, x, bound, None, None, False, weight)
     y, g = _run(m, x, bound, None, None, True, weight, backend=backend)
@@ -194,7 +163,7 @@ def test_fused_on_triton_scans_equals_unfused(mode, complex_, monkeypatch):
     T = 12 if mode == "2d" else 9
     m = HGRU(d, mode, complex=complex_).double()
     x = torch.randn(B, T, d, dtype=torch.float64, requires_grad=True)
-    bound = _bound("rand", d, torch.float64)
+    bound = random_bound("rand", d, torch.float64)
     lengths = None if mode == "2d" else torch.tensor([T, 4])
     weight = torch.randn(B, T, d, dtype=torch.float64)
     monkeypatch.setenv("HGRN_SCAN_IMPL", "cpu")
@@ -216,7 +185,7 @@ def test_recomputed_projections_equal_kept_ones(mode, complex_, forget_mode, bac
     T = 20 if mode == "2d" else 23
     m = HGRU(d, mode, complex=complex_, forget_mode=forget_mode).double()
     x = torch.randn(B, T, d, dtype=torch.float64, requires_grad=True)
-    bound = _bound("rand", d, torch.float64)
+    bound = random_bound("rand", d, torch.float64)
     weight = torch.randn(B, T, d, dtype=torch.float64)
     m.recompute_projections = False
     y_ref, g_ref = _run(m, x, bound, None, grid, True, weight, backend=backend)

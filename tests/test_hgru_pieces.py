@@ -1,4 +1,4 @@
-"""The HGRU core a piece of time at a time (kernels/hgru_pieces.py) equals the whole-tensor fused path, and
+"""The HGRU layer a piece of time at a time (kernels/hgru_pieces.py) equals the whole-tensor fused path, and
 holds no (B, T, D)-sized tensor but the ones it must.
 
 Pieces are made small (HGRN_TIME_PIECE) so that short sequences are cut into several, with a remainder."""
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from helpers.hgru_compare import assert_matches, forward_backward, random_bound
 from kernels import cpu_native, hgru_pieces
 from models import HGRU
-from test_fused_hgru import _assert_matches, _bound, _forward_backward
 
 pytestmark = pytest.mark.skipif(not cpu_native.available(), reason=f"native CPU kernels: {cpu_native.status()}")
 
@@ -52,16 +52,16 @@ def test_pieces_equal_whole(mode, complex_, bound_kind, with_lengths, dtype, tol
     m = HGRU(d, mode, complex=complex_).to(dtype)
     m.recompute_projections = True
     x = torch.randn(B, T, d, dtype=dtype, requires_grad=True)
-    bound = _bound(bound_kind, d, dtype)
+    bound = random_bound(bound_kind, d, dtype)
     lengths = torch.tensor([T, T - 5, 1]) if with_lengths else None
     weight = torch.randn(B, T, d, dtype=dtype)
     monkeypatch.setenv("HGRN_TIME_PIECE", "0")
-    y_ref, g_ref = _forward_backward(m, x, bound, lengths, None, weight)
+    y_ref, g_ref = forward_backward(m, x, bound, lengths, None, weight)
     calls = _Calls(monkeypatch)
     monkeypatch.setenv("HGRN_TIME_PIECE", "5")
-    y, g = _forward_backward(m, x, bound, lengths, None, weight)
+    y, g = forward_backward(m, x, bound, lengths, None, weight)
     assert (calls.forward, calls.backward) == (1, 1)
-    _assert_matches(y, g, y_ref, g_ref, tol)
+    assert_matches(y, g, y_ref, g_ref, tol)
 
 
 def test_pieces_only_where_they_apply(monkeypatch):
@@ -75,6 +75,10 @@ def test_pieces_only_where_they_apply(monkeypatch):
     monkeypatch.setenv("HGRN_TIME_PIECE", "4")
     HGRU(4, "bidirectional")(x).sum().backward()
     assert (calls.forward, calls.backward) == (1, 1)
+    m = HGRU(4, "causal")
+    m.recompute_projections = "gzp"  # all three, named in another order
+    m(x).sum().backward()
+    assert (calls.forward, calls.backward) == (2, 2)
     m = HGRU(4, "bidirectional")
     m.recompute_projections = "g"  # p and z kept: the whole-tensor path
     m(x).sum().backward()
@@ -82,7 +86,7 @@ def test_pieces_only_where_they_apply(monkeypatch):
     HGRU(4, "causal", forget_mode="bound")(x, torch.rand(4)).sum().backward()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         HGRU(4, "causal")(x).float().sum().backward()
-    assert (calls.forward, calls.backward) == (1, 1)
+    assert (calls.forward, calls.backward) == (2, 2)
 
 
 @pytest.mark.parametrize("mode", ["causal", "bidirectional"])
