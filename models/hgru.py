@@ -30,6 +30,8 @@ GATE_INITS = ("default", "chrono")
 # the paper's "only lower bound" ablation), and no forget gate at all (no memory)
 FORGET_MODES = ("data", "bound", "none")
 PROJECTIONS = "pzg"  # input_proj, lambda_proj, gate: the projections recompute_projections can name
+# recompute_projections None: on CPU tensors, recompute all three from this many tokens per sequence on
+RECOMPUTE_MIN_TOKENS = 1024
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -119,9 +121,13 @@ class HGRU(nn.Module):
         """Fused path: which projections the backward computes again from the layer's input instead of keeping
         them: True (all: p = input_proj(x), z = lambda_proj(x), g = gate(x); 5 units of (B, T, D) fewer per
         layer for 5 d^2 more multiply-adds per token), False (none), or the letters of some, e.g. ``"g"``
-        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors, where recomputing all of them took 0.9x
-        to 1.15x the time of keeping them, depending on the machine, for 0.6-0.7x the live memory
-        (docs/performance.md); none on a GPU, where the products cost time."""
+        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors of at least ``RECOMPUTE_MIN_TOKENS``
+        (1024) tokens per sequence, where memory is what long sequences run short of: at the LRA Image
+        config recomputing took 0.9x to 1.15x the time of keeping them, depending on the machine, for
+        0.6-0.7x the live memory, and only with it do sequences of 8192 tokens and more run in pieces of
+        time (kernels/hgru_pieces.py). None on shorter sequences, where the products cost more than the memory
+        is worth (HGRN-DeiT-Tiny, 256 tokens: 1.05x DeiT-Tiny's step time with them kept against 1.16x
+        recomputed, at 0.91x against 0.70x its memory), and none on a GPU (docs/performance.md)."""
         return self._recompute_projections
 
     @recompute_projections.setter
@@ -132,7 +138,7 @@ class HGRU(nn.Module):
         """The letters of the projections to recompute in the backward for an input like ``x``."""
         value = self.recompute_projections
         if value is None:
-            value = x.device.type == "cpu"
+            value = x.device.type == "cpu" and x.shape[1] >= RECOMPUTE_MIN_TOKENS
         return value if isinstance(value, str) else (PROJECTIONS if value else "")
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
@@ -302,7 +308,7 @@ def check_recompute_projections(value: bool | str | None) -> bool | str | None:
 
 def set_recompute_projections(net: nn.Module, value: bool | str | None) -> int:
     """Set ``recompute_projections`` on every HGRU inside ``net`` (None: each layer's default, all on CPU
-    tensors; a string such as ``"g"``: those projections only); returns how many layers were set."""
+    tensors of sequences of at least ``RECOMPUTE_MIN_TOKENS`` tokens; a string such as ``"g"``: those projections only); returns how many layers were set."""
     layers = [m for m in net.modules() if isinstance(m, HGRU)]
     for layer in layers:
         layer.recompute_projections = value

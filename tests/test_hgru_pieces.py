@@ -65,15 +65,21 @@ def test_pieces_equal_whole(mode, complex_, bound_kind, with_lengths, dtype, tol
 
 
 def test_pieces_only_where_they_apply(monkeypatch):
-    """Too short a sequence, projections kept, 2D mode, a bound-only gate or autocast: the whole-tensor path."""
+    """Too short a sequence, projections kept (the CPU default for short sequences), 2D mode, a bound-only
+    gate or autocast: the whole-tensor path."""
     calls = _Calls(monkeypatch)
     torch.manual_seed(1)
     x = torch.randn(2, 16, 4, requires_grad=True)
+    m = HGRU(4, "bidirectional")
+    m.recompute_projections = True
     monkeypatch.setenv("HGRN_TIME_PIECE", "5")  # 16 steps < 4 pieces of 5
-    HGRU(4, "bidirectional")(x).sum().backward()
+    m(x).sum().backward()
     assert (calls.forward, calls.backward) == (0, 0)
     monkeypatch.setenv("HGRN_TIME_PIECE", "4")
-    HGRU(4, "bidirectional")(x).sum().backward()
+    m(x).sum().backward()
+    assert (calls.forward, calls.backward) == (1, 1)
+    m.recompute_projections = None  # the CPU default keeps them below 1024 tokens
+    m(x).sum().backward()
     assert (calls.forward, calls.backward) == (1, 1)
     m = HGRU(4, "causal")
     m.recompute_projections = "gzp"  # all three, named in another order
@@ -97,6 +103,7 @@ def test_pieces_hold_no_whole_gate_state_or_projection(mode, monkeypatch):
     torch.manual_seed(2)
     B, T, d = 2, 64, 8
     m = HGRU(d, mode)
+    m.recompute_projections = True
     x = torch.randn(B, T, d, requires_grad=True)
     monkeypatch.setenv("HGRN_TIME_PIECE", "8")
     made: dict[str, dict[int, int]] = {"forward": {}, "backward": {}}  # storages allocated inside: bytes
