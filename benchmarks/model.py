@@ -9,7 +9,7 @@
     python benchmarks/model.py --pair deit --rounds 3           # sides alternating, medians (shared machine)
     python benchmarks/model.py --pair deit --interleave 8       # time only: both sides in one process, step by step
     python benchmarks/model.py --pair deit --interleave 8 --each-recompute on g off   # three HGRU settings, one run
-    python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (default on CPU: recompute)
+    python benchmarks/model.py --pair image --recompute off     # HGRU keeps p, z, g (CPU default: recompute from T 1024)
     python benchmarks/model.py --pair deit --recompute g        # ... recomputes the output gate g only
     python benchmarks/model.py --pair deit --keep-norm-input off # HGRN blocks keep norm(x) as well as x
 
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--hgrn-path", choices=["fused", "unfused"], default="fused",
                         help="HGRU recurrence: the fused custom op or the op-by-op reference path")
     parser.add_argument("--recompute", default="default", type=_recompute_choice,
-                        help="HGRU.recompute_projections: default (the layer's own: all on CPU), on, off, or the "
+                        help="HGRU.recompute_projections: default (the layer's own: all on CPU from 1024 tokens), on, off, or the "
                              "letters of the projections to project again in the backward, e.g. g or zg")
     parser.add_argument("--keep-norm-input", choices=["default", "on", "off"], default="default",
                         help="HGRN blocks rebuild norm(x) from x in the backward instead of keeping both "

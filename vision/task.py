@@ -59,7 +59,7 @@ class ImageClassificationTask(RecordedModelMixin, L.LightningModule):
     times see docs/performance.md (``python benchmarks/model.py --compile`` measures them).
     ``recompute_projections``: HGRU layers project p, z, g again in the backward instead of keeping them
     (less memory, three matrix products more; a string such as ``g`` names some of them; None: all for CPU
-    tensors, none on GPUs; see models/hgru.py).
+    tensors of at least 1024 tokens per sequence, none for shorter ones and on GPUs; see models/hgru.py).
     """
 
     def __init__(
