@@ -82,6 +82,15 @@ def _hgrn_options(net, args: argparse.Namespace) -> None:
         set_recompute_projections(net, _recompute_value(args.recompute))
 
 
+def _baseline_options(net, args: argparse.Namespace) -> None:
+    """The Transformer side's --baseline-keep-norm-input."""
+    from models.residual import PreNormResidual
+
+    for module in net.modules():
+        if isinstance(module, PreNormResidual):
+            module.keep_norm_input = args.baseline_keep_norm_input
+
+
 def child(args: argparse.Namespace) -> None:
     """Build one model, time a few training steps, print a JSON line with the results."""
     sys.path.insert(0, ROOT)
@@ -94,13 +103,14 @@ def child(args: argparse.Namespace) -> None:
     net, loss_fn = build(args.pair, args.model, args.batch, args.length)
     if args.model == "hgrn":
         _hgrn_options(net, args)
+    else:
+        _baseline_options(net, args)
     if args.compile:
         net.compile()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     if args.warm_start:  # one small step of a copy first: code pages, thread pools, the heap's first growth
         small, small_loss = build(args.pair, args.model, 1, min(args.length, 512))
-        if args.model == "hgrn":
-            _hgrn_options(small, args)
+        (_hgrn_options if args.model == "hgrn" else _baseline_options)(small, args)
         small_loss().backward()
         del small, small_loss
     base = _status_kib("VmRSS")
@@ -138,6 +148,8 @@ def run_child(model: str, length: int, args: argparse.Namespace) -> dict:
     cmd += ["--recompute", args.recompute, "--keep-norm-input", args.keep_norm_input]
     if args.warm_start:
         cmd.append("--warm-start")
+    if args.baseline_keep_norm_input:
+        cmd.append("--baseline-keep-norm-input")
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
     if args.malloc == "pinned":
         env.update(MALLOC_ENV)
@@ -191,6 +203,8 @@ def interleaved(args: argparse.Namespace, T: int) -> None:
         net, loss_fn = build(args.pair, side, args.batch, T)
         if side == "hgrn":
             _hgrn_options(net, args)
+        else:
+            _baseline_options(net, args)
         if args.compile:
             net.compile()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -251,6 +265,9 @@ def main() -> None:
                         help="HGRN blocks rebuild norm(x) from x in the backward instead of keeping both "
                              "(models/norm_recompute.py; default: on, as HGRN builds them; the Transformer "
                              "side is left as it is)")
+    parser.add_argument("--baseline-keep-norm-input", action="store_true",
+                        help="the Transformer side rebuilds norm(x) in the backward too, as HGRN's blocks do "
+                             "(models/norm_recompute.py); default: the baseline as published, keeping both")
     parser.add_argument("--warm-start", action="store_true",
                         help="memory: before the baseline is read, one forward and backward of a copy of the "
                              "network on a batch of 1 (the small pair: at most 512 tokens), so that what any "
@@ -292,6 +309,7 @@ def main() -> None:
           f"{'compiled' if args.compile else 'eager'}, HGRU path {args.hgrn_path}, "
           f"{'' if args.interleave else f'{args.rounds} round(s), '}malloc {args.malloc}, "
           f"{'warm start, ' if args.warm_start else ''}"
+          f"{'Transformer keep_norm_input on, ' if args.baseline_keep_norm_input else ''}"
           f"HGRU recompute_projections {args.recompute}, "
           f"keep_norm_input {args.keep_norm_input}; "
           f"{cpu_native.status()}")

@@ -40,7 +40,9 @@ class Transformer(nn.Module):
     """Pre-norm Transformer encoder over (B, T, D) -> (B, T, D), bidirectional with a padding mask by default.
 
     The MLP is a GELU feed-forward of width ``ffn_ratio * d_model``; ``grid`` is accepted and ignored so
-    the two backbones are interchangeable."""
+    the two backbones are interchangeable. ``keep_norm_input`` (off: the baseline as published) rebuilds
+    each block's normalised input in the backward instead of keeping it, as HGRN's blocks do by default
+    (models/norm_recompute.py): the same gradients, one (B, T, D) tensor fewer per sub-layer."""
 
     def __init__(
         self,
@@ -54,18 +56,20 @@ class Transformer(nn.Module):
         attention_dropout: float = 0.0,
         drop_path: float = 0.0,
         causal: bool = False,
+        keep_norm_input: bool = False,
     ) -> None:
         super().__init__()
         hidden = max(1, round(ffn_ratio * d_model))
         rates = drop_path_rates(drop_path, n_layers)
         self.attention = nn.ModuleList(
-            PreNormResidual(SelfAttention(d_model, n_heads, attention_dropout, causal), d_model, norm, dropout, rates[k])
+            PreNormResidual(SelfAttention(d_model, n_heads, attention_dropout, causal), d_model, norm, dropout, rates[k],
+                            keep_norm_input)
             for k in range(n_layers)
         )
         self.mlp = nn.ModuleList(
             PreNormResidual(
                 nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_model)),
-                d_model, norm, dropout, rates[k],
+                d_model, norm, dropout, rates[k], keep_norm_input,
             )
             for k in range(n_layers)
         )

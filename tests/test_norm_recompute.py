@@ -46,6 +46,14 @@ def test_same_gradients_as_keeping_the_normalised_copy(norm, backbone):
 
 
 @pytest.mark.parametrize("keep", [False, True])
+def test_transformer_option_sets_every_block(keep):
+    """Transformer(keep_norm_input=...) reaches every sub-layer; off by default (the baseline as published)."""
+    blocks = [m for m in Transformer(16, 2, keep_norm_input=keep).modules() if isinstance(m, PreNormResidual)]
+    assert len(blocks) == 4 and all(b.keep_norm_input is keep for b in blocks)
+    assert not any(m.keep_norm_input for m in Transformer(16, 2).modules() if isinstance(m, PreNormResidual))
+
+
+@pytest.mark.parametrize("keep", [False, True])
 def test_normalised_copy_is_freed_after_the_forward(keep):
     """The norm's output outlives the forward only when it is kept for the backward."""
     torch.manual_seed(0)
