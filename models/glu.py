@@ -7,6 +7,8 @@ from torch.nn import functional as F
 
 from kernels.glu import silu_glu
 
+from .recompute import GLU_RECOMPUTE_MIN_TOKENS, recompute_by_default
+
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "none": lambda x: x}
 
 
@@ -26,9 +28,18 @@ class GLU(nn.Module):
         self.w3 = nn.Linear(hidden, d_model, bias=bias)
         self.act = ACTIVATIONS[activation]
         self.dropout = nn.Dropout(dropout)
+        # SiLU path: project W1 x and W2 x again in the backward instead of keeping them (2 (B, T, hidden)
+        # tensors fewer for 2 more products); None: on CPU tensors of at least 8192 tokens per sequence
+        # (models/recompute.py), and never under autocast
+        self.recompute_projections: bool | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.act is F.silu and not (self.training and self.dropout.p > 0):
             # one autograd node that recomputes SiLU and the product in the backward (kernels/glu.py)
-            return silu_glu(x, self.w1.weight, self.w1.bias, self.w2.weight, self.w2.bias, self.w3.weight, self.w3.bias)
+            recompute = self.recompute_projections
+            if recompute is None:
+                recompute = (recompute_by_default(x, GLU_RECOMPUTE_MIN_TOKENS)
+                             and not torch.is_autocast_enabled(x.device.type))
+            return silu_glu(x, self.w1.weight, self.w1.bias, self.w2.weight, self.w2.bias, self.w3.weight, self.w3.bias,
+                            recompute)
         return self.w3(self.dropout(self.act(self.w1(x)) * self.w2(x)))

@@ -24,14 +24,14 @@ from kernels import hgrn_scan, hgrn_scan_bidirectional
 from kernels.hgru_core import hgru_core
 from kernels.hgru_pieces import hgru_in_pieces, pieces_for
 
+from .recompute import recompute_by_default
+
 MODES = ("causal", "bidirectional", "2d")
 GATE_INITS = ("default", "chrono")
 # forget-gate forms: the paper's input-dependent gate, the lower bound alone (data-independent, as in LRU;
 # the paper's "only lower bound" ablation), and no forget gate at all (no memory)
 FORGET_MODES = ("data", "bound", "none")
 PROJECTIONS = "pzg"  # input_proj, lambda_proj, gate: the projections recompute_projections can name
-# recompute_projections None: on CPU tensors, recompute all three from this many tokens per sequence on
-RECOMPUTE_MIN_TOKENS = 1024
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -121,8 +121,8 @@ class HGRU(nn.Module):
         """Fused path: which projections the backward computes again from the layer's input instead of keeping
         them: True (all: p = input_proj(x), z = lambda_proj(x), g = gate(x); 5 units of (B, T, D) fewer per
         layer for 5 d^2 more multiply-adds per token), False (none), or the letters of some, e.g. ``"g"``
-        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors of at least ``RECOMPUTE_MIN_TOKENS``
-        (1024) tokens per sequence, where memory is what long sequences run short of: at the LRA Image
+        (2 units for 2 d^2) or ``"zg"``. None: all on CPU tensors of at least 1024 tokens per sequence
+        (models/recompute.py), where memory is what long sequences run short of: at the LRA Image
         config recomputing took 0.9x to 1.15x the time of keeping them, depending on the machine, for
         0.6-0.7x the live memory, and only with it do sequences of 8192 tokens and more run in pieces of
         time (kernels/hgru_pieces.py). None on shorter sequences, where the products cost more than the memory
@@ -138,7 +138,7 @@ class HGRU(nn.Module):
         """The letters of the projections to recompute in the backward for an input like ``x``."""
         value = self.recompute_projections
         if value is None:
-            value = x.device.type == "cpu" and x.shape[1] >= RECOMPUTE_MIN_TOKENS
+            value = recompute_by_default(x)
         return value if isinstance(value, str) else (PROJECTIONS if value else "")
 
     # -- pieces shared by the parallel forward and the step function ---------------------------------
@@ -308,7 +308,7 @@ def check_recompute_projections(value: bool | str | None) -> bool | str | None:
 
 def set_recompute_projections(net: nn.Module, value: bool | str | None) -> int:
     """Set ``recompute_projections`` on every HGRU inside ``net`` (None: each layer's default, all on CPU
-    tensors of sequences of at least ``RECOMPUTE_MIN_TOKENS`` tokens; a string such as ``"g"``: those projections only); returns how many layers were set."""
+    tensors of sequences of at least 1024 tokens; a string such as ``"g"``: those projections only); returns how many layers were set."""
     layers = [m for m in net.modules() if isinstance(m, HGRU)]
     for layer in layers:
         layer.recompute_projections = value
