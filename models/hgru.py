@@ -24,6 +24,7 @@ from kernels import hgrn_scan, hgrn_scan_bidirectional
 from kernels.hgru_core import hgru_core
 from kernels.hgru_pieces import hgru_in_pieces, pieces_for
 
+from .heads import length_mask
 from .recompute import recompute_by_default
 
 MODES = ("causal", "bidirectional", "2d")
@@ -188,7 +189,7 @@ class HGRU(nn.Module):
         if log_lam is None:
             return self._output(u, x)
         if lengths is not None and self.mode != "2d":
-            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            valid = length_mask(lengths, x.shape[1]).unsqueeze(-1)
             u = u * valid
             log_lam = log_lam * valid
         if self.mode == "causal":
@@ -217,7 +218,7 @@ class HGRU(nn.Module):
             again = (x, *(t for name in PROJECTIONS for t in (pairs[name] if name in which else (None, None))))
         valid = None
         if lengths is not None and self.mode != "2d":
-            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+            valid = length_mask(lengths, x.shape[1])
         hw = grid_shape(x.shape[1], grid) if self.mode == "2d" else (1, 1)
         return hgru_core(
             p, z, g, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, forget_mode=self.forget_mode,
@@ -253,7 +254,7 @@ class HGRU(nn.Module):
         gate_w, gate_b, norm_w, norm_b, out_w = self._interleaved_parameters()
         valid = None
         if lengths is not None:
-            valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+            valid = length_mask(lengths, x.shape[1])
         return hgru_in_pieces(
             x, self.input_proj.weight, self.input_proj.bias, self.lambda_proj.weight, self.lambda_proj.bias, gate_w,
             gate_b, norm_w, norm_b, out_w, self.out_proj.bias, mode=self.mode, piece=piece, is_complex=self.complex,
