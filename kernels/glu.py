@@ -4,7 +4,9 @@ SiLU(W1 x) and the product are recomputed in the backward (two elementwise passe
 for every layer: two (B, T, hidden) tensors fewer per layer at the peak of a training step. The backward
 runs a block of rows at a time (kernels/row_blocks.py), so its temporaries are never whole (B, T, hidden)
 tensors either. With ``recompute``, W1 x and W2 x are not kept either: the forward and the backward project
-them a block of rows at a time (two more matrix products in the backward), so only x is saved. Dynamo
+them a block of rows at a time (two more matrix products in the backward), so only x is saved. Not under
+autocast, whose lower precision the backward (which runs outside it) would not reproduce: there they are
+kept as without ``recompute``. Dynamo
 traces the Function (plain torch ops inside), so torch.compile sees no graph break.
 """
 from __future__ import annotations
@@ -36,7 +38,7 @@ class _SiluGlu(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2, w3, b3, recompute):  # type: ignore[override]
         ctx.has_bias = (b1 is not None, b2 is not None, b3 is not None)
-        if recompute:
+        if recompute and not torch.is_autocast_enabled(x.device.type):
             ctx.save_for_backward(x, w1, b1, w2, b2, w3)
             ctx.recompute = True
             return _blocked_forward(x, w1, b1, w2, b2, w3, b3)
@@ -65,7 +67,7 @@ class _SiluGlu(torch.autograd.Function):
         d_b1, d_b2 = (torch.zeros(hidden, dtype=w1.dtype, device=w1.device) for _ in range(2))
         w3c = w3.to(dy.dtype)
         for rs in row_blocks(x2.shape[0], hidden):  # block-sized temporaries (kernels/row_blocks.py)
-            if a2 is None:  # projected again, as the forward did (in autocast's precision, if any)
+            if a2 is None:  # projected again, as the forward did (never under autocast: see forward)
                 a_block, v_block = F.linear(x2[rs], w1, b1), F.linear(x2[rs], w2, b2)
             else:
                 a_block, v_block = a2[rs], v2[rs]

@@ -30,7 +30,7 @@ class GLU(nn.Module):
         self.dropout = nn.Dropout(dropout)
         # SiLU path: project W1 x and W2 x again in the backward instead of keeping them (2 (B, T, hidden)
         # tensors fewer for 2 more products); None: on CPU tensors of at least 8192 tokens per sequence
-        # (models/recompute.py), and never under autocast
+        # (models/recompute.py); never under autocast (kernels/glu.py)
         self.recompute_projections: bool | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,8 +38,7 @@ class GLU(nn.Module):
             # one autograd node that recomputes SiLU and the product in the backward (kernels/glu.py)
             recompute = self.recompute_projections
             if recompute is None:
-                recompute = (recompute_by_default(x, GLU_RECOMPUTE_MIN_TOKENS)
-                             and not torch.is_autocast_enabled(x.device.type))
+                recompute = recompute_by_default(x, GLU_RECOMPUTE_MIN_TOKENS)
             return silu_glu(x, self.w1.weight, self.w1.bias, self.w2.weight, self.w2.bias, self.w3.weight, self.w3.bias,
                             recompute)
         return self.w3(self.dropout(self.act(self.w1(x)) * self.w2(x)))
