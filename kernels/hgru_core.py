@@ -242,6 +242,14 @@ class _CpuScans:
         return G
 
 
+def native_phases(thetas: dict[str, Optional[Tensor]], complex_: bool, dtype: torch.dtype
+                  ) -> dict[str, Optional[Tensor]]:
+    """Each direction's phase as the native kernels take it: (D, 2) cos/sin of theta (None: a real scan or no
+    theta)."""
+    return {k: None if (th is None or not complex_) else
+            torch.stack([torch.cos(th.to(dtype)), torch.sin(th.to(dtype))], dim=-1) for k, th in thetas.items()}
+
+
 class _NativeScans:
     """The scans on the native CPU kernels (kernels/cpu_native.c), from the gate magnitude lam ((B, T, D), or
     (D,) for a per-channel gate, read with zero strides) and each direction's phase (cos, sin) per channel:
@@ -252,9 +260,7 @@ class _NativeScans:
 
     def __init__(self, lam: Tensor, thetas: dict[str, Optional[Tensor]], complex_: bool):
         self.lam, self.complex = lam, complex_
-        self.phases = {k: None if (th is None or not complex_) else
-                       torch.stack([torch.cos(th.to(lam.dtype)), torch.sin(th.to(lam.dtype))], dim=-1)
-                       for k, th in thetas.items()}
+        self.phases = native_phases(thetas, complex_, lam.dtype)
         self.kind = cpu_native.GATE_PHASE if complex_ else cpu_native.GATE_REAL
 
     def _repeat(self, t: Tensor, shape) -> Tensor:

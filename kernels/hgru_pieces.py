@@ -98,9 +98,7 @@ class _Scans:
 
     def __init__(self, theta_f: Optional[Tensor], theta_r: Optional[Tensor], complex_: bool, acc: torch.dtype):
         self.kind = cpu_native.GATE_PHASE if complex_ else cpu_native.GATE_REAL
-        self.phase = {k: None if (th is None or not complex_) else
-                      torch.stack([torch.cos(th.to(acc)), torch.sin(th.to(acc))], dim=-1)
-                      for k, th in (("f", theta_f), ("r", theta_r))}
+        self.phase = core.native_phases({"f": theta_f, "r": theta_r}, complex_, acc)
         self.complex, self.acc = complex_, acc
 
     def states(self, pc: _Piece, out: Tensor, which: str, h0: Optional[Tensor], store: str) -> None:
@@ -140,8 +138,9 @@ def _state(states: Tensor, k: int, c: int, complex_: bool) -> Tensor:
 
 def _piece_states(pc: _Piece, scans: _Scans, states: Tensor, c: int, mode: str, complex_: bool,
                   record: bool) -> Tensor:
-    """h over piece c: the sum of both directions' states (bidirectional) or the forward one's, each from
-    its entering state in ``states``. With ``record`` (the forward), the state leaving the piece is written
+    """h over piece c: the sum of both directions' states (``mode`` "bidirectional") or the forward
+    direction's alone ("causal", also the bidirectional forward's first sweep), each from its entering
+    state in ``states``. With ``record`` (the forward), the state leaving the piece is written
     down as the one entering the next piece of its direction: c + 1 (causal) or c - 1 (reverse)."""
     h = torch.empty_like(pc.uc)
     if mode == "bidirectional":
@@ -174,11 +173,7 @@ def pieces_forward(x: Tensor, w_p: Tensor, b_p: Optional[Tensor], w_z: Tensor, b
 
     if mode == "bidirectional":  # the forward direction's state entering each piece, left to right
         for c in range(len(bounds) - 1):
-            pc = make(c)
-            h = torch.empty_like(pc.uc)
-            scans.states(pc, h, "f", _state(states, 0, c, complex_), "h")
-            _state(states, 0, c + 1, complex_).copy_(h[:, -1])
-            del pc, h
+            _piece_states(make(c), scans, states, c, "causal", complex_, record=True)  # records c + 1
     out = x.new_empty((B, T, out_w.shape[0]))
     mean, rstd = x.new_empty((B, T, 1), dtype=acc), x.new_empty((B, T, 1), dtype=acc)
     w, b = ln_w.to(acc), ln_b.to(acc)
